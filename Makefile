@@ -1,0 +1,61 @@
+# cityops — two commands on a fresh Debian machine with Python and Node:
+#   make demo   set everything up, then run the live demo on SQLite
+#   make test   set everything up, then run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_PY := $(VENV)/.installed
+STAMP_JS := node_modules/.installed
+STAMP_DEB := $(VENV)/.debian
+DEBIAN_PACKAGES := chromium fonts-noto-core
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+
+.PHONY: setup demo test check lint types bench serve clean
+
+setup: $(STAMP_DEB) $(STAMP_PY) $(STAMP_JS)
+
+# Debian packages the suite and the pages need: a browser for the page tests, a font with Vietnamese glyphs.
+$(STAMP_DEB):
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+$(STAMP_PY): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+$(STAMP_JS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	$(BIN)/python scripts/vendor.py
+	@touch $@
+
+demo: setup
+	CITYOPS_DATA_DIR=$${CITYOPS_DATA_DIR:-cityops-data} $(BIN)/cityops demo --host $(DEMO_HOST) --port $(DEMO_PORT)
+
+serve: setup
+	$(BIN)/cityops serve
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+
+types: setup
+	$(BIN)/mypy
+
+check: lint types test
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules src/cityops/web/static/vendor .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,39 @@
+"""Copy the front-end files cityops serves from node_modules into the package (run by `make setup`)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = ROOT / "src" / "cityops" / "web" / "static" / "vendor"
+FILES = {
+    "htmx.org/dist/htmx.min.js": "htmx.min.js",
+    "htmx.org/LICENSE": "htmx.LICENSE.txt",
+    "@fontsource/noto-sans/LICENSE": "noto-sans.LICENSE.txt",
+    **{
+        f"@fontsource/noto-sans/files/noto-sans-{subset}-{weight}-normal.woff2": f"noto-sans-{subset}-{weight}.woff2"
+        for subset in ("latin", "latin-ext", "vietnamese")
+        for weight in (400, 700)
+    },
+}
+
+
+def main() -> int:
+    TARGET.mkdir(parents=True, exist_ok=True)
+    missing = []
+    for source, name in FILES.items():
+        path = ROOT / "node_modules" / source
+        if not path.exists():
+            missing.append(source)
+            continue
+        shutil.copyfile(path, TARGET / name)
+    if missing:
+        print("missing front-end files (run npm ci):", ", ".join(missing), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Users, roles, agencies, API keys, sessions and the audit log."""

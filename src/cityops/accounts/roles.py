@@ -1,0 +1,45 @@
+"""Roles and what each may do — declared as data, checked in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ROLES = ("admin", "operator", "leader", "officer", "handler", "public")
+
+# Roles that see every agency's data; the others see their own agency's subtree (and what is not restricted).
+PROVINCE_WIDE_ROLES = frozenset({"admin", "operator", "leader"})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset({"read_data", "read_audit", "manage_accounts", "manage_catalog"}),
+    "operator": frozenset({"read_data", "manage_catalog"}),
+    "leader": frozenset({"read_data"}),
+    "officer": frozenset({"read_data"}),
+    "handler": frozenset({"read_data"}),
+    "public": frozenset(),
+    # An agency system's API key: reads what its agency may see, writes through its feeds.
+    "api_key": frozenset({"read_data", "write_observations"}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a logged-in user or an API key, with the agencies whose data they may see."""
+
+    role: str
+    label: str
+    user_id: int | None = None
+    api_key_id: int | None = None
+    agency_id: int | None = None
+    agency_ids: frozenset[int] = field(default_factory=frozenset)
+    feed_ids: tuple[int, ...] = ()
+    language: str = "vi"
+    csrf_exempt: bool = False
+
+    def can(self, permission: str) -> bool:
+        """Whether the role holds a permission."""
+        return permission in PERMISSIONS.get(self.role, frozenset())
+
+    @property
+    def province_wide(self) -> bool:
+        """Whether this principal sees every agency's restricted data."""
+        return self.role in PROVINCE_WIDE_ROLES

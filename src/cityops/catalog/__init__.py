@@ -1,0 +1,1 @@
+"""Domains, indicators, targets and thresholds; the default catalog as data files."""

@@ -1,0 +1,269 @@
+"""The `cityops` command: serve, db, catalog, geo, agencies, feeds, users, keys, demo."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.orm import Session
+
+from cityops.accounts import service as accounts
+from cityops.accounts.roles import ROLES
+from cityops.clock import system_clock
+from cityops.db.engine import Database
+from cityops.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@contextmanager
+def _database(ready: bool = True) -> Iterator[tuple[Settings, Database]]:
+    from cityops.setup import ensure_ready
+
+    settings = _settings()
+    database = Database(settings.resolved_database_url)
+    try:
+        if ready:
+            ensure_ready(settings, database)
+        yield settings, database
+    finally:
+        database.dispose()
+
+
+def _run(action: Callable[[Session], Any]) -> Any:
+    """Run one writing action; turn a refused request into a clear message and exit code 1."""
+    from cityops.catalog.service import CatalogError
+
+    with _database() as (_, database):
+        try:
+            with database.writing() as session:
+                return action(session)
+        except (accounts.AccountError, CatalogError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+@click.version_option(package_name="cityops")
+def main() -> None:
+    """cityops — Trung tâm Giám sát, Điều hành Thông minh (Intelligent Operations Center)."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the web application."""
+    import uvicorn
+
+    from cityops.web.app import create_app
+
+    with _database() as (settings, database):
+        uvicorn.run(create_app(settings, database=database), host=host, port=port, log_level="info")
+
+
+@main.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate every table (and load the province and the default catalog when empty)."""
+    with _database() as (settings, _):
+        click.echo(f"database ready: {settings.resolved_database_url.split('@')[-1]}")
+
+
+@main.group()
+def catalog() -> None:
+    """The indicator catalog."""
+
+
+@catalog.command("load")
+@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+def catalog_load(folder: Path | None) -> None:
+    """Load or update the catalog from FOLDER (default: the catalog that ships with cityops)."""
+    from cityops.catalog.service import DEFAULT_CATALOG_DIR, load_catalog
+
+    report = _run(
+        lambda session: load_catalog(session, accounts.Actor("cli"), system_clock(), folder or DEFAULT_CATALOG_DIR)
+    )
+    click.echo(
+        f"domains: {report.domains}; indicators created: {report.indicators_created}, "
+        f"updated: {report.indicators_updated}, unchanged: {report.indicators_unchanged}; "
+        f"agencies created: {report.agencies_created}"
+    )
+
+
+@main.group()
+def geo() -> None:
+    """Administrative units."""
+
+
+@geo.command("load")
+@click.option("--province", default=None, help="Province code (2025); default: CITYOPS_PROVINCE_CODE.")
+def geo_load(province: str | None) -> None:
+    """Load a province and its communes and wards (2025 two-level structure)."""
+    from cityops.geo.service import load_province
+
+    code = province or _settings().province_code
+    try:
+        count = _run(lambda session: load_province(session, code))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"administrative units: {count}")
+
+
+@main.group()
+def agencies() -> None:
+    """Agencies."""
+
+
+@agencies.command("create")
+@click.option("--code", required=True)
+@click.option("--name-vi", required=True, help="Vietnamese name, with diacritics.")
+@click.option("--name-en", default="")
+@click.option("--kind", type=click.Choice(accounts.AGENCY_KINDS), default="department", show_default=True)
+@click.option("--parent", default="", help="Parent agency code.")
+def agencies_create(code: str, name_vi: str, name_en: str, kind: str, parent: str) -> None:
+    """Create an agency."""
+    agency = _run(
+        lambda session: accounts.create_agency(
+            session,
+            accounts.Actor("cli"),
+            system_clock(),
+            code=code,
+            name_vi=name_vi,
+            name_en=name_en,
+            kind=kind,
+            parent_code=parent,
+        )
+    )
+    click.echo(f"agency created: {agency.code}")
+
+
+@main.group()
+def feeds() -> None:
+    """Feeds."""
+
+
+@feeds.command("create")
+@click.option("--code", required=True)
+@click.option("--agency", required=True, help="The agency that supplies the feed.")
+@click.option(
+    "--indicator",
+    "indicators",
+    multiple=True,
+    required=True,
+    help="An indicator code the feed supplies (repeat, or separate with commas).",
+)
+@click.option("--name", default="")
+def feeds_create(code: str, agency: str, indicators: tuple[str, ...], name: str) -> None:
+    """Create a feed: an agreed flow of data from one agency."""
+    from cityops.feeds.service import create_feed
+
+    codes = [code_ for value in indicators for code_ in value.split(",") if code_.strip()]
+    feed = _run(
+        lambda session: create_feed(
+            session,
+            accounts.Actor("cli"),
+            system_clock(),
+            code=code,
+            agency_code=agency,
+            indicator_codes=[c.strip() for c in codes],
+            name=name,
+        )
+    )
+    click.echo(f"feed created: {feed.code} ({len(codes)} indicators)")
+
+
+@main.group()
+def users() -> None:
+    """Users."""
+
+
+@users.command("create")
+@click.option("--username", required=True)
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--agency", default="", help="Agency code (required for officer and handler).")
+@click.option("--full-name", default="")
+@click.option("--language", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 10 characters; asked for when not given.",
+)
+def users_create(username: str, role: str, agency: str, full_name: str, language: str, password: str) -> None:
+    """Create a user."""
+    user = _run(
+        lambda session: accounts.create_user(
+            session,
+            accounts.Actor("cli"),
+            system_clock(),
+            username=username,
+            password=password,
+            role=role,
+            agency_code=agency,
+            full_name=full_name,
+            language=language,
+        )
+    )
+    click.echo(f"user created: {user.username} ({user.role})")
+
+
+@main.group()
+def keys() -> None:
+    """API keys of agency systems."""
+
+
+@keys.command("create")
+@click.option("--agency", required=True)
+@click.option("--feed", "feed_codes", multiple=True, help="A feed the key may write (repeat).")
+@click.option("--name", default="")
+def keys_create(agency: str, feed_codes: tuple[str, ...], name: str) -> None:
+    """Create a key; the key itself is printed once, alone on the last line."""
+    key, secret = _run(
+        lambda session: accounts.create_api_key(
+            session, accounts.Actor("cli"), system_clock(), agency_code=agency, feed_codes=list(feed_codes), name=name
+        )
+    )
+    click.echo(f"API key created for {agency} (prefix {key.prefix}); it is shown only this once:")
+    click.echo(secret)
+
+
+@keys.command("revoke")
+@click.argument("prefix")
+def keys_revoke(prefix: str) -> None:
+    """Revoke the key with this prefix (the part after cok_)."""
+    _run(lambda session: accounts.revoke_api_key(session, accounts.Actor("cli"), system_clock(), prefix))
+    click.echo(f"API key revoked: {prefix}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--interval", default=None, type=float, help="Seconds between simulator rounds.")
+def demo(host: str, port: int, interval: float | None) -> None:
+    """Start the app with the simulator playing the agencies through the real API."""
+    from cityops.demo.runner import run_demo
+
+    with _database() as (settings, database):
+        run_demo(
+            settings,
+            database,
+            host=host,
+            port=port,
+            interval=interval if interval is not None else settings.demo_interval_seconds,
+            echo=click.echo,
+        )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

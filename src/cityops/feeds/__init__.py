@@ -1,0 +1,1 @@
+"""Feeds: agreed flows of data from one agency, with what they supply."""

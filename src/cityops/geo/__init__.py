@@ -1,0 +1,1 @@
+"""Administrative units (2025 two-level structure), places and boundaries."""

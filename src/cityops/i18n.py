@@ -1,0 +1,57 @@
+"""The translation catalog (Vietnamese first, English) and Vietnamese number and date formats."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+
+from cityops.clock import LOCAL_TZ
+
+LANGUAGES = ("vi", "en")
+TRANSLATIONS_DIR = Path(__file__).parent / "web" / "translations"
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    """The messages of one language, keyed by message id."""
+    with (TRANSLATIONS_DIR / f"{language}.json").open(encoding="utf-8") as handle:
+        messages: dict[str, str] = json.load(handle)
+    return messages
+
+
+def translate(message_id: str, language: str, /, **params: Any) -> str:
+    """The message in the language (Vietnamese when unknown), with its parameters filled in."""
+    if language not in LANGUAGES:
+        language = "vi"
+    text = catalog(language).get(message_id) or catalog("vi").get(message_id) or message_id
+    return text.format(**params) if params else text
+
+
+def both(message_id: str, /, **params: Any) -> tuple[str, str]:
+    """The message in Vietnamese and in English."""
+    return translate(message_id, "vi", **params), translate(message_id, "en", **params)
+
+
+def format_number(value: float | None, language: str, digits: int = 2) -> str:
+    """1.234.567,5 in Vietnamese, 1,234,567.5 in English; a dash when there is no value."""
+    if value is None:
+        return "—"
+    pattern = "#,##0" if float(value).is_integer() else "#,##0." + "#" * digits
+    return format_decimal(value, format=pattern, locale="vi_VN" if language == "vi" else "en_US")
+
+
+def format_moment(value: datetime | str | None, language: str) -> str:
+    """27/11/2026 14:05 in local time, for both languages (the province's convention)."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return format_datetime(
+        value.astimezone(LOCAL_TZ), "dd/MM/yyyy HH:mm", locale="vi_VN" if language == "vi" else "en_GB"
+    )

@@ -1,0 +1,604 @@
+"""The rules of observations.
+
+Ingest of one batch:
+1. validate every item in memory against the catalog, subjects and the key's feeds, looked up once per batch;
+2. keep every good item, and for each bad one its index, a code and a reason in Vietnamese and English;
+3. in one transaction: find the current rows the batch touches, move the ones whose value changes to history,
+   upsert the new and changed rows with a few set-based statements, and store the idempotent answer;
+4. answer only after commit, so an acknowledged value is durable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import bindparam, delete, func, insert, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cityops.accounts.roles import Principal
+from cityops.catalog.models import Indicator
+from cityops.db.engine import Database
+from cityops.feeds.models import Feed
+from cityops.feeds.service import feed_indicator_map
+from cityops.geo.models import Subject
+from cityops.i18n import both, translate
+from cityops.observations.models import IdempotencyRecord, IngestBatch, Observation, ObservationHistory
+from cityops.observations.periods import PeriodError, parse_period
+
+ITEM_FIELDS = frozenset({"indicator", "subject", "period", "value", "null_reason", "dimensions", "source_ref", "feed"})
+REQUIRED_FIELDS = ("indicator", "subject", "period", "value")
+_DIMENSION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MAX_DIMENSION_VALUE = 100
+MAX_DIMENSIONS = 8
+MAX_SOURCE_REF = 255
+MAX_NULL_REASON = 500
+FUTURE_TOLERANCE = timedelta(minutes=5)
+KEY_COLUMNS = ("indicator_id", "subject_id", "period_key", "dims_key", "feed_id")
+_LOOKUP_CHUNK = 400
+_ADVISORY_NAMESPACE = 73_110  # pg_advisory_xact_lock(namespace, feed id): one writer per feed at a time
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why one item of a batch was not stored."""
+
+    index: int
+    code: str
+    message_vi: str
+    message_en: str
+    field: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "code": self.code,
+            "field": self.field,
+            "message_vi": self.message_vi,
+            "message_en": self.message_en,
+        }
+
+
+@dataclass
+class IngestResult:
+    """The answer to a batch."""
+
+    batch_id: int | None
+    received: int
+    accepted: int
+    created: int
+    replaced: int
+    unchanged: int
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "received": self.received,
+            "accepted": self.accepted,
+            "created": self.created,
+            "replaced": self.replaced,
+            "unchanged": self.unchanged,
+            "rejected_count": len(self.rejected),
+            "rejected": [r.as_dict() for r in self.rejected],
+        }
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before for a different body."""
+
+
+@dataclass(frozen=True, slots=True)
+class _IndicatorInfo:
+    id: int
+    code: str
+    period_type: str
+    min_value: float | None
+    max_value: float | None
+    dimensions: frozenset[str]
+
+
+def _reject(index: int, error: str, field_name: str | None = None, **params: Any) -> Rejection:
+    vi, en = both(f"item.{error}", **params)
+    return Rejection(index, error, vi, en, field_name)
+
+
+def canonical_dimensions(dimensions: dict[str, str]) -> str:
+    """A short stable key for a set of dimensions: sorted name=value pairs, hashed when long."""
+    if not dimensions:
+        return ""
+    key = "&".join(f"{name}={dimensions[name]}" for name in sorted(dimensions))
+    return key if len(key) <= 200 else "sha1:" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
+
+
+def _format_range_value(value: float | None) -> str:
+    return "—" if value is None else f"{value:g}"
+
+
+class _Validator:
+    """Checks the items of one batch against lookups made once for the whole batch."""
+
+    def __init__(self, session: Session, principal: Principal, items: Sequence[Any], now: datetime) -> None:
+        self.now = now
+        codes = {item.get("indicator") for item in items if isinstance(item, dict)}
+        subjects = {item.get("subject") for item in items if isinstance(item, dict)}
+        feed_codes = {
+            item.get("feed") for item in items if isinstance(item, dict) and isinstance(item.get("feed"), str)
+        }
+        codes_list = [code for code in codes if isinstance(code, str)]
+        subjects_list = [code for code in subjects if isinstance(code, str)]
+        self.indicators: dict[str, _IndicatorInfo] = {}
+        for chunk in _chunks(codes_list, _LOOKUP_CHUNK):
+            for row in session.execute(
+                select(
+                    Indicator.id,
+                    Indicator.code,
+                    Indicator.period_type,
+                    Indicator.min_value,
+                    Indicator.max_value,
+                    Indicator.dimensions,
+                ).where(Indicator.code.in_(chunk))
+            ):
+                self.indicators[row.code] = _IndicatorInfo(
+                    row.id, row.code, row.period_type, row.min_value, row.max_value, frozenset(row.dimensions or ())
+                )
+        self.subjects: dict[str, int] = {}
+        for chunk in _chunks(subjects_list, _LOOKUP_CHUNK):
+            self.subjects.update(session.execute(select(Subject.code, Subject.id).where(Subject.code.in_(chunk))).all())
+        self.feeds_by_indicator = feed_indicator_map(session, principal.feed_ids)
+        self.feed_codes: dict[str, int] = {}
+        if feed_codes:
+            self.feed_codes = dict(
+                session.execute(
+                    select(Feed.code, Feed.id).where(Feed.code.in_(list(feed_codes)), Feed.id.in_(principal.feed_ids))
+                ).all()
+            )
+        self.seen: dict[tuple[Any, ...], int] = {}
+
+    def check(self, index: int, item: Any) -> dict[str, Any] | Rejection:
+        """The row to store for one item, or why it is rejected."""
+        if not isinstance(item, dict):
+            return _reject(index, "not_an_object")
+        unknown = sorted(set(item) - ITEM_FIELDS)
+        if unknown:
+            return _reject(index, "unknown_field", unknown[0], field=unknown[0])
+        for name in REQUIRED_FIELDS:
+            if name not in item:
+                return _reject(index, "missing_field", name, field=name)
+        for name in ("indicator", "subject", "period"):
+            if not isinstance(item[name], str):
+                return _reject(index, "wrong_type", name, field=name, expected_vi="chuỗi", expected_en="a string")
+        indicator = self.indicators.get(item["indicator"])
+        if indicator is None:
+            return _reject(index, "unknown_indicator", "indicator", code=item["indicator"][:80])
+        feed_id = self._feed_for(item, indicator)
+        if isinstance(feed_id, Rejection):
+            return Rejection(index, feed_id.code, feed_id.message_vi, feed_id.message_en, feed_id.field)
+        subject_id = self.subjects.get(item["subject"])
+        if subject_id is None:
+            return _reject(index, "unknown_subject", "subject", code=item["subject"][:64])
+        try:
+            period = parse_period(item["period"])
+        except PeriodError:
+            return _reject(index, "invalid_period", "period", value=item["period"][:40])
+        if period.type != indicator.period_type:
+            return _reject(
+                index,
+                "period_type_mismatch",
+                "period",
+                code=indicator.code,
+                expected_vi=translate(f"period.{indicator.period_type}", "vi"),
+                expected_en=translate(f"period.{indicator.period_type}", "en"),
+                given_vi=translate(f"period.{period.type}", "vi"),
+                given_en=translate(f"period.{period.type}", "en"),
+            )
+        if period.start > self.now + FUTURE_TOLERANCE:
+            return _reject(index, "period_in_future", "period", period=period.key)
+        value_or_rejection = self._value(index, item, indicator)
+        if isinstance(value_or_rejection, Rejection):
+            return value_or_rejection
+        value, null_reason = value_or_rejection
+        dimensions = item.get("dimensions") or {}
+        dims_or_rejection = self._dimensions(index, dimensions, indicator)
+        if isinstance(dims_or_rejection, Rejection):
+            return dims_or_rejection
+        source_ref = item.get("source_ref") or ""
+        if not isinstance(source_ref, str):
+            return _reject(
+                index, "wrong_type", "source_ref", field="source_ref", expected_vi="chuỗi", expected_en="a string"
+            )
+        if len(source_ref) > MAX_SOURCE_REF:
+            return _reject(index, "text_too_long", "source_ref", field="source_ref", limit=MAX_SOURCE_REF)
+        key = (indicator.id, subject_id, period.key, dims_or_rejection, feed_id)
+        first = self.seen.get(key)
+        if first is not None:
+            return _reject(index, "duplicate_in_batch", None, first=first)
+        self.seen[key] = index
+        return {
+            "indicator_id": indicator.id,
+            "subject_id": subject_id,
+            "period_type": period.type,
+            "period_key": period.key,
+            "period_start": period.start,
+            "period_end": period.end,
+            "dims_key": dims_or_rejection,
+            "dimensions": dimensions,
+            "feed_id": feed_id,
+            "value": value,
+            "null_reason": null_reason,
+            "source_ref": source_ref,
+        }
+
+    def _feed_for(self, item: dict[str, Any], indicator: _IndicatorInfo) -> int | Rejection:
+        allowed = self.feeds_by_indicator.get(indicator.id, [])
+        requested = item.get("feed")
+        if requested is not None:
+            if not isinstance(requested, str) or requested not in self.feed_codes:
+                return _reject(-1, "unknown_feed", "feed", code=str(requested)[:64])
+            if self.feed_codes[requested] not in allowed:
+                return _reject(-1, "indicator_not_in_feed", "indicator", code=indicator.code)
+            return self.feed_codes[requested]
+        if not allowed:
+            return _reject(-1, "indicator_not_in_feed", "indicator", code=indicator.code)
+        return allowed[0]
+
+    def _value(
+        self, index: int, item: dict[str, Any], indicator: _IndicatorInfo
+    ) -> tuple[float | None, str] | Rejection:
+        value = item["value"]
+        null_reason = item.get("null_reason") or ""
+        if not isinstance(null_reason, str):
+            return _reject(
+                index, "wrong_type", "null_reason", field="null_reason", expected_vi="chuỗi", expected_en="a string"
+            )
+        if len(null_reason) > MAX_NULL_REASON:
+            return _reject(index, "text_too_long", "null_reason", field="null_reason", limit=MAX_NULL_REASON)
+        if value is None:
+            if not null_reason.strip():
+                return _reject(index, "null_without_reason", "null_reason")
+            return None, null_reason.strip()
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return _reject(index, "invalid_value", "value")
+        number = float(value)
+        if not math.isfinite(number):
+            return _reject(index, "value_not_finite", "value")
+        low, high = indicator.min_value, indicator.max_value
+        if (low is not None and number < low) or (high is not None and number > high):
+            return _reject(
+                index,
+                "value_out_of_range",
+                "value",
+                value=f"{number:g}",
+                code=indicator.code,
+                min=_format_range_value(low),
+                max=_format_range_value(high),
+            )
+        return number, ""
+
+    def _dimensions(self, index: int, dimensions: Any, indicator: _IndicatorInfo) -> str | Rejection:
+        if not isinstance(dimensions, dict):
+            return _reject(index, "dimensions_not_object", "dimensions")
+        if len(dimensions) > MAX_DIMENSIONS:
+            return _reject(index, "too_many_dimensions", "dimensions", limit=MAX_DIMENSIONS)
+        for name, value in dimensions.items():
+            if not _DIMENSION_NAME.match(name):
+                return _reject(index, "invalid_dimension_name", "dimensions", name=name[:40])
+            if name not in indicator.dimensions:
+                return _reject(
+                    index,
+                    "unknown_dimension",
+                    "dimensions",
+                    code=indicator.code,
+                    dimension=name[:40],
+                    allowed=", ".join(sorted(indicator.dimensions)) or "—",
+                )
+            if not isinstance(value, str) or not value or len(value) > MAX_DIMENSION_VALUE:
+                return _reject(index, "invalid_dimension_value", "dimensions", name=name, limit=MAX_DIMENSION_VALUE)
+        return canonical_dimensions(dimensions)
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def request_hash(body: bytes) -> str:
+    """The fingerprint of a request body, to tell a true retry from a reused key."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def ingest(
+    db: Database,
+    principal: Principal,
+    items: Sequence[Any],
+    now: datetime,
+    *,
+    idempotency_key: str | None = None,
+    body_hash: str = "",
+    idempotency_hours: int = 24,
+) -> tuple[int, bytes, bool]:
+    """Validate and store a batch; returns (status, answer body, replayed) — the same answer for a retry."""
+    assert principal.agency_id is not None
+    if idempotency_key:
+        with db.reading() as session:
+            stored = _stored_answer(session, principal.agency_id, idempotency_key, body_hash, now)
+        if stored is not None:
+            return stored[0], stored[1], True
+    try:
+        with db.writing() as session:
+            result = _ingest_in(session, db.dialect, principal, items, now)
+            body = orjson.dumps(result.as_dict())
+            if idempotency_key:
+                session.execute(
+                    delete(IdempotencyRecord).where(
+                        IdempotencyRecord.agency_id == principal.agency_id,
+                        IdempotencyRecord.key == idempotency_key,
+                        IdempotencyRecord.expires_at <= now,
+                    )
+                )
+                session.add(
+                    IdempotencyRecord(
+                        agency_id=principal.agency_id,
+                        key=idempotency_key,
+                        request_hash=body_hash,
+                        status_code=200,
+                        response_body=body.decode(),
+                        created_at=now,
+                        expires_at=now + timedelta(hours=idempotency_hours),
+                    )
+                )
+                session.flush()
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        # Another request with the same key committed first: answer as it was answered.
+        with db.reading() as session:
+            stored = _stored_answer(session, principal.agency_id, idempotency_key, body_hash, now)
+        if stored is None:
+            raise
+        return stored[0], stored[1], True
+    return 200, body, False
+
+
+def _stored_answer(
+    session: Session, agency_id: int, key: str, body_hash: str, now: datetime
+) -> tuple[int, bytes] | None:
+    record = session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.agency_id == agency_id, IdempotencyRecord.key == key, IdempotencyRecord.expires_at > now
+        )
+    )
+    if record is None:
+        return None
+    if record.request_hash != body_hash:
+        raise IdempotencyConflict(key)
+    return record.status_code, record.response_body.encode()
+
+
+def _ingest_in(
+    session: Session, dialect: str, principal: Principal, items: Sequence[Any], now: datetime
+) -> IngestResult:
+    validator = _Validator(session, principal, items, now)
+    rows: list[dict[str, Any]] = []
+    rejected: list[Rejection] = []
+    for index, item in enumerate(items):
+        outcome = validator.check(index, item)
+        if isinstance(outcome, Rejection):
+            rejected.append(outcome)
+        else:
+            rows.append(outcome)
+    batch = IngestBatch(
+        agency_id=principal.agency_id,
+        api_key_id=principal.api_key_id,
+        received_at=now,
+        item_count=len(items),
+        accepted=len(rows),
+        rejected=len(rejected),
+    )
+    session.add(batch)
+    session.flush()
+    created = replaced = unchanged = 0
+    if rows:
+        if dialect == "postgresql":
+            for feed_id in sorted({row["feed_id"] for row in rows}):
+                session.execute(
+                    text("SELECT pg_advisory_xact_lock(:namespace, :feed)"),
+                    {"namespace": _ADVISORY_NAMESPACE, "feed": feed_id},
+                )
+        created, replaced, unchanged = _write_rows(session, dialect, rows, batch.id, now)
+    return IngestResult(batch.id, len(items), len(rows), created, replaced, unchanged, rejected)
+
+
+def _write_rows(
+    session: Session, dialect: str, rows: list[dict[str, Any]], batch_id: int, now: datetime
+) -> tuple[int, int, int]:
+    key_columns = [getattr(Observation, column) for column in KEY_COLUMNS]
+    existing: dict[tuple[Any, ...], Any] = {}
+    current: Any
+    keys = [tuple(row[column] for column in KEY_COLUMNS) for row in rows]
+    for chunk in _chunks(keys, _LOOKUP_CHUNK):
+        for current in session.execute(
+            select(
+                Observation.id,
+                *key_columns,
+                Observation.value,
+                Observation.null_reason,
+                Observation.source_ref,
+                Observation.batch_id,
+                Observation.received_at,
+            ).where(tuple_(*key_columns).in_(chunk))
+        ):
+            existing[tuple(getattr(current, column) for column in KEY_COLUMNS)] = current
+    history: list[dict[str, Any]] = []
+    to_write: list[dict[str, Any]] = []
+    unchanged = 0
+    for key, row in zip(keys, rows, strict=True):
+        current = existing.get(key)
+        if current is not None:
+            if (
+                current.value == row["value"]
+                and current.null_reason == row["null_reason"]
+                and current.source_ref == row["source_ref"]
+            ):
+                unchanged += 1
+                continue
+            history.append(
+                {
+                    "observation_id": current.id,
+                    "indicator_id": current.indicator_id,
+                    "subject_id": current.subject_id,
+                    "period_key": current.period_key,
+                    "dims_key": current.dims_key,
+                    "feed_id": current.feed_id,
+                    "value": current.value,
+                    "null_reason": current.null_reason,
+                    "source_ref": current.source_ref,
+                    "batch_id": current.batch_id,
+                    "received_at": current.received_at,
+                    "replaced_at": now,
+                    "replaced_by_batch_id": batch_id,
+                }
+            )
+        row["batch_id"] = batch_id
+        row["received_at"] = now
+        to_write.append(row)
+    if history:
+        session.execute(insert(ObservationHistory), history)
+    if to_write:
+        statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(Observation)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(KEY_COLUMNS),
+            set_={
+                column: getattr(statement.excluded, column)
+                for column in (
+                    "value",
+                    "null_reason",
+                    "source_ref",
+                    "batch_id",
+                    "received_at",
+                    "dimensions",
+                    "period_start",
+                    "period_end",
+                )
+            },
+        )
+        session.execute(statement, to_write)
+    return len(to_write) - len(history), len(history), unchanged
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+def observation_out(row: Any) -> dict[str, Any]:
+    """The API shape of a stored observation row (joined with subject and feed codes)."""
+    return {
+        "indicator": row.indicator_code,
+        "subject": row.subject_code,
+        "subject_name": row.subject_name,
+        "period": row.period_key,
+        "period_type": row.period_type,
+        "period_start": row.period_start.isoformat(),
+        "value": row.value,
+        "null_reason": row.null_reason or None,
+        "dimensions": row.dimensions or {},
+        "feed": row.feed_code,
+        "source_ref": row.source_ref or None,
+        "received_at": row.received_at.isoformat(),
+    }
+
+
+def _observation_columns() -> tuple[Any, ...]:
+    return (
+        Indicator.code.label("indicator_code"),
+        Subject.code.label("subject_code"),
+        Subject.name_vi.label("subject_name"),
+        Observation.period_key,
+        Observation.period_type,
+        Observation.period_start,
+        Observation.value,
+        Observation.null_reason,
+        Observation.dimensions,
+        Feed.code.label("feed_code"),
+        Observation.source_ref,
+        Observation.received_at,
+    )
+
+
+def series(
+    session: Session,
+    indicator_id: int,
+    subject_id: int,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    dims_key: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """The values of one indicator for one subject over time, oldest first; and the total count."""
+    query = (
+        select(*_observation_columns())
+        .join(Indicator, Indicator.id == Observation.indicator_id)
+        .join(Subject, Subject.id == Observation.subject_id)
+        .join(Feed, Feed.id == Observation.feed_id)
+        .where(Observation.indicator_id == indicator_id, Observation.subject_id == subject_id)
+    )
+    if start is not None:
+        query = query.where(Observation.period_start >= start)
+    if end is not None:
+        query = query.where(Observation.period_start < end)
+    if dims_key is not None:
+        query = query.where(Observation.dims_key == dims_key)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(Observation.period_start, Observation.dims_key).limit(limit).offset(offset))
+    return [observation_out(row) for row in rows], total
+
+
+def latest(
+    session: Session,
+    indicator_ids: Sequence[int],
+    *,
+    subject_kind: str | None = None,
+    subject_ids: Sequence[int] | None = None,
+    dims_key: str | None = "",
+    limit: int = 1000,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """The newest value per indicator, subject and dimensions; and the total count."""
+    ranked = select(
+        Observation.id,
+        func.row_number()
+        .over(
+            partition_by=(Observation.indicator_id, Observation.subject_id, Observation.dims_key),
+            order_by=(Observation.period_start.desc(), Observation.received_at.desc()),
+        )
+        .label("rank"),
+    ).where(Observation.indicator_id.in_(bindparam("indicator_ids", expanding=True)))
+    if dims_key is not None:
+        ranked = ranked.where(Observation.dims_key == dims_key)
+    if subject_ids is not None:
+        ranked = ranked.where(Observation.subject_id.in_(list(subject_ids)))
+    ranked_sub = ranked.subquery()
+    query = (
+        select(*_observation_columns())
+        .join(ranked_sub, ranked_sub.c.id == Observation.id)
+        .join(Indicator, Indicator.id == Observation.indicator_id)
+        .join(Subject, Subject.id == Observation.subject_id)
+        .join(Feed, Feed.id == Observation.feed_id)
+        .where(ranked_sub.c.rank == 1)
+    )
+    if subject_kind:
+        query = query.where(Subject.kind == subject_kind)
+    params = {"indicator_ids": list(indicator_ids)}
+    total = session.scalar(select(func.count()).select_from(query.subquery()), params) or 0
+    rows = session.execute(query.order_by(Indicator.code, Subject.code).limit(limit).offset(offset), params)
+    return [observation_out(row) for row in rows], total

@@ -1,0 +1,54 @@
+"""Every setting in one place, read from CITYOPS_* environment variables (or a .env file)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The settings of one cityops installation."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYOPS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("cityops-data"), description="Where the database and files live.")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    secret_key: str = Field(default="", description="Signs CSRF tokens; empty means one kept in data_dir.")
+    province_code: str = Field(default="40", description="The province this center watches (2025 code).")
+    default_language: str = "vi"
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_batch_items: int = 10_000
+    session_hours: int = 12
+    cookie_secure: bool = Field(default=False, description="Set true behind HTTPS.")
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    idempotency_hours: int = 24
+    demo_interval_seconds: float = 10.0
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'cityops.db').resolve()}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The secret key, created once and kept in the data directory when not set."""
+        if self.secret_key:
+            return self.secret_key
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def get_settings() -> Settings:
+    """Read the settings from the environment."""
+    return Settings()

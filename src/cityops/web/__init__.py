@@ -1,0 +1,1 @@
+"""The web application: app factory, problem answers, pages, templates, static files and translations."""

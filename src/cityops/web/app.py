@@ -1,0 +1,191 @@
+"""The application factory: routes, problem answers, size limits, language and CSRF cookie."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cityops import __version__
+from cityops.clock import Clock, system_clock
+from cityops.db.engine import Database
+from cityops.i18n import LANGUAGES, translate
+from cityops.settings import Settings
+from cityops.web.deps import AppParts, language
+from cityops.web.pages import LoginRequired, PageForbidden
+from cityops.web.problems import Problem
+from cityops.web.security import CSRF_COOKIE, LANGUAGE_COOKIE, new_csrf_seed
+
+WEB_DIR = Path(__file__).parent
+log = logging.getLogger("cityops.web")
+
+STATUS_CODES = {
+    400: "invalid_body",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+class BodySizeLimit:
+    """Refuse bodies over the limit with 413, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    announced = int(value)
+                except ValueError:
+                    announced = self.limit + 1
+                if announced > self.limit:
+                    response = Problem(413, "body_too_large", limit=self.limit).response()
+                    await response(scope, receive, send)
+                    return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise Problem(413, "body_too_large", limit=self.limit)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(("/api/", "/openapi.json"))
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock = system_clock, database: Database | None = None
+) -> FastAPI:
+    """Build the web application on the given settings, clock and database."""
+    from cityops.accounts import api as accounts_api
+    from cityops.accounts import pages as accounts_pages
+    from cityops.catalog import api as catalog_api
+    from cityops.observations import api as observations_api
+    from cityops.web import pages as shell_pages
+
+    settings = settings or Settings()
+    database = database or Database(settings.resolved_database_url)
+    templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+    app = FastAPI(
+        title="cityops — Trung tâm Giám sát, Điều hành Thông minh",
+        version=__version__,
+        description="Data-sharing and read API of the provincial Intelligent Operations Center. "
+        "API chia sẻ và khai thác dữ liệu của Trung tâm Giám sát, Điều hành Thông minh tỉnh.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.parts = AppParts(settings=settings, db=database, clock=clock, templates=templates)
+    app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+    for router in (
+        observations_api.router,
+        catalog_api.router,
+        accounts_api.router,
+        accounts_pages.router,
+        shell_pages.router,
+    ):
+        app.include_router(router)
+    _install_handlers(app)
+
+    @app.middleware("http")
+    async def per_request(request: Request, call_next: Any) -> Response:
+        request.state.csrf_seed = request.cookies.get(CSRF_COOKIE) or new_csrf_seed()
+        response: Response = await call_next(request)
+        chosen = request.query_params.get("lang")
+        if chosen in LANGUAGES and request.cookies.get(LANGUAGE_COOKIE) != chosen:
+            response.set_cookie(
+                LANGUAGE_COOKIE, chosen, max_age=365 * 86400, samesite="lax", secure=settings.cookie_secure
+            )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> Response:
+        return exc.response(language(request), request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": ""}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return Problem(
+            422,
+            "validation_failed",
+            reason=f"{where}: {first.get('msg', '')}"[:200],
+            extra={
+                "errors": [
+                    {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", ""))}
+                    for error in errors[:20]
+                ]
+            },
+        ).response(language(request), request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = STATUS_CODES.get(exc.status_code, "invalid_body")
+        params: dict[str, Any] = {"method": request.method} if code == "method_not_allowed" else {}
+        if code == "body_too_large":
+            params["limit"] = app.state.parts.settings.max_body_bytes
+        if code == "invalid_body":
+            params["reason"] = str(exc.detail)[:200]
+        problem = Problem(exc.status_code, code, headers=dict(exc.headers or {}), **params)
+        if _is_api(request):
+            return problem.response(language(request), request.url.path)
+        lang = language(request)
+        return HTMLResponse(
+            f"<!doctype html><html lang='{lang}'><meta charset='utf-8'><title>{exc.status_code}"
+            f"</title><p>{problem.body(lang)['detail']}</p><p><a href='/'>"
+            f"{translate('nav.home', lang)}</a></p></html>",
+            status_code=exc.status_code,
+        )
+
+    @app.exception_handler(LoginRequired)
+    async def on_login_required(request: Request, _exc: LoginRequired) -> Response:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(PageForbidden)
+    async def on_page_forbidden(request: Request, _exc: PageForbidden) -> Response:
+        lang = language(request)
+        return HTMLResponse(
+            f"<!doctype html><html lang='{lang}'><meta charset='utf-8'><title>403</title>"
+            f"<p>{translate('error.forbidden_page', lang)}</p></html>",
+            status_code=403,
+        )
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        reference = secrets.token_hex(6)
+        log.exception("unexpected error %s on %s %s", reference, request.method, request.url.path)
+        return Problem(500, "internal_error", request_id=reference).response(language(request), request.url.path)
