@@ -46,7 +46,7 @@ class AdminUnit:
 
 def province_units(province_code: str) -> list[AdminUnit]:
     """The province and all its communes and wards, from the vietnamadminunits data set."""
-    if not re.fullmatch(r"\d{1,2}", province_code):
+    if not re.fullmatch(r"\d{1,2}", province_code, re.ASCII):
         raise ValueError(f"not a province code: {province_code!r}")
     with closing(sqlite3.connect(f"file:{ADMIN_UNITS_DB}?mode=ro", uri=True)) as connection:
         connection.row_factory = sqlite3.Row

@@ -11,12 +11,12 @@ from cityops.clock import LOCAL_TZ
 
 PERIOD_TYPES = ("instant", "day", "month", "quarter", "year", "school_year")
 
-_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
-_YEAR = re.compile(r"^(\d{4})$")
-_SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
-_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
+_QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$", re.ASCII)
+_YEAR = re.compile(r"^(\d{4})$", re.ASCII)
+_SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{4})$", re.ASCII)
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII)
 
 SCHOOL_YEAR_START_MONTH = 9  # a school year runs from 1 September …
 SCHOOL_YEAR_END_MONTH = 6  # … to the end of May (exclusive end: 1 June).
