@@ -31,7 +31,7 @@ $(STAMP_PY): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-$(STAMP_JS): package.json package-lock.json
+$(STAMP_JS): package.json package-lock.json $(STAMP_PY)
 	npm ci --no-audit --no-fund --loglevel=error
 	$(BIN)/python scripts/vendor.py
 	@touch $@

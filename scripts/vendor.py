@@ -12,6 +12,9 @@ FILES = {
     "htmx.org/dist/htmx.min.js": "htmx.min.js",
     "htmx.org/LICENSE": "htmx.LICENSE.txt",
     "@fontsource/noto-sans/LICENSE": "noto-sans.LICENSE.txt",
+    "swagger-ui-dist/swagger-ui-bundle.js": "swagger-ui-bundle.js",
+    "swagger-ui-dist/swagger-ui.css": "swagger-ui.css",
+    "swagger-ui-dist/LICENSE": "swagger-ui.LICENSE.txt",
     **{
         f"@fontsource/noto-sans/files/noto-sans-{subset}-{weight}-normal.woff2": f"noto-sans-{subset}-{weight}.woff2"
         for subset in ("latin", "latin-ext", "vietnamese")

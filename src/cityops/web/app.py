@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -96,7 +97,7 @@ def create_app(
         version=__version__,
         description="Data-sharing and read API of the provincial Intelligent Operations Center. "
         "API chia sẻ và khai thác dữ liệu của Trung tâm Giám sát, Điều hành Thông minh tỉnh.",
-        docs_url="/api/docs",
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -111,6 +112,17 @@ def create_app(
     ):
         app.include_router(router)
     _install_handlers(app)
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        # Swagger UI from the app's own static files: nothing is loaded from the internet.
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="cityops API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
     @app.middleware("http")
     async def per_request(request: Request, call_next: Any) -> Response:

@@ -1,0 +1,43 @@
+"""Nothing the app serves is fetched from the internet: pages and the API docs use only the app's own files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from conftest import login
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "src" / "cityops" / "web" / "templates"
+ASSET = re.compile(r'(?:src|href)="([^"#?]+)')
+
+
+def _assets(html: str) -> list[str]:
+    return [url for url in ASSET.findall(html) if not url.startswith("?")]
+
+
+def test_templates_name_no_external_address() -> None:
+    for template in TEMPLATES.glob("*.html"):
+        assert not re.search(r"(?:src|href)=\"(?:https?:)?//", template.read_text()), template.name
+
+
+def test_api_docs_load_swagger_from_the_app_itself(client: TestClient) -> None:
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assets = [url for url in _assets(page.text) + re.findall(r"url: '([^']+)'", page.text)]
+    assert assets and all(url.startswith("/") and not url.startswith("//") for url in assets), assets
+    for url in assets:
+        assert client.get(url).status_code == 200, url
+
+
+def test_every_asset_of_the_pages_is_served(client: TestClient, personas: dict[str, str]) -> None:
+    login(client, "leader")
+    page = client.get("/")
+    assets = [url for url in _assets(page.text) if url.startswith("/static/")]
+    assert "/static/vendor/htmx.min.js" in assets
+    css = client.get("/static/app.css")
+    fonts = re.findall(r'url\("([^"]+)"\)', css.text)
+    assert len(fonts) == 6
+    for url in [*assets, *(f"/static/{font}" for font in fonts)]:
+        assert client.get(url).status_code == 200, url
