@@ -109,14 +109,18 @@ def geo() -> None:
 @click.option("--province", default=None, help="Province code (2025); default: CITYOPS_PROVINCE_CODE.")
 def geo_load(province: str | None) -> None:
     """Load a province and its communes and wards (2025 two-level structure)."""
-    from cityops.geo.service import load_province
+    from cityops.geo.service import ensure_commune_agencies, load_province
 
     code = province or _settings().province_code
+
+    def load(session: Session) -> tuple[int, int]:
+        return load_province(session, code), ensure_commune_agencies(session, system_clock())
+
     try:
-        count = _run(lambda session: load_province(session, code))
+        count, agencies_created = _run(load)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"administrative units: {count}")
+    click.echo(f"administrative units: {count}; commune People's Committees created: {agencies_created}")
 
 
 @main.group()

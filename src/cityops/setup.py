@@ -13,7 +13,7 @@ from cityops.clock import Clock, system_clock
 from cityops.db.engine import Database
 from cityops.db.migrate import upgrade
 from cityops.geo.models import Subject
-from cityops.geo.service import load_province
+from cityops.geo.service import ensure_commune_agencies, load_province
 from cityops.settings import Settings
 
 
@@ -23,15 +23,17 @@ class ReadyReport:
 
     units_loaded: int = 0
     indicators_loaded: int = 0
+    agencies_created: int = 0
 
 
 def ensure_ready(settings: Settings, database: Database, clock: Clock = system_clock) -> ReadyReport:
-    """Migrate the schema; load the province's units and the default catalog when the database has none."""
+    """Migrate the schema; load the default catalog, the province's units and their People's Committees when absent."""
     upgrade(settings.resolved_database_url)
     report = ReadyReport()
     with database.writing() as session:
-        if not session.scalar(select(func.count()).select_from(Subject)):
-            report.units_loaded = load_province(session, settings.province_code)
         if not session.scalar(select(func.count()).select_from(Indicator)):
             report.indicators_loaded = load_catalog(session, SYSTEM, clock()).indicators_created
+        if not session.scalar(select(func.count()).select_from(Subject)):
+            report.units_loaded = load_province(session, settings.province_code)
+            report.agencies_created = ensure_commune_agencies(session, clock())
     return report

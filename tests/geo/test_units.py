@@ -39,3 +39,15 @@ def test_an_unknown_province_is_refused() -> None:
 
 def test_search_key_folds_vietnamese() -> None:
     assert search_key("Xã Đô Lương") == search_key("do luong") == "doluong"
+
+
+def test_every_commune_has_its_peoples_committee_under_the_province(database: Database) -> None:
+    from cityops.accounts.models import Agency
+
+    with database.reading() as session:
+        province_committee = session.scalar(select(Agency).where(Agency.code == "ubnd_tinh"))
+        communes = list(session.scalars(select(Agency).where(Agency.kind == "commune")))
+    assert province_committee is not None
+    assert len(communes) == 130
+    assert {agency.parent_id for agency in communes} == {province_committee.id}
+    assert "Ủy ban nhân dân Phường Thành Vinh" in {agency.name_vi for agency in communes}

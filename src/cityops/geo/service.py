@@ -6,6 +6,7 @@ import re
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -107,6 +108,38 @@ def load_province(session: Session, province_code: str) -> int:
             session.flush()
             province_id = subject.id
     return len(units)
+
+
+def ensure_commune_agencies(session: Session, now: datetime, parent_code: str = "ubnd_tinh") -> int:
+    """A People's Committee agency (UBND xã/phường) for every commune and ward; returns how many were created."""
+    from cityops.accounts.models import Agency
+    from cityops.accounts.service import SYSTEM, audit
+
+    parent_id = session.scalar(select(Agency.id).where(Agency.code == parent_code))
+    existing = set(session.scalars(select(Agency.code).where(Agency.kind == "commune")))
+    created = 0
+    for subject in session.scalars(select(Subject).where(Subject.kind == "commune").order_by(Subject.code)):
+        code = commune_agency_code(subject.code)
+        if code in existing:
+            continue
+        agency = Agency(
+            code=code,
+            name_vi=f"Ủy ban nhân dân {subject.name_vi}",
+            name_en=f"{subject.name_en} People's Committee",
+            kind="commune",
+            parent_id=parent_id,
+            created_at=now,
+        )
+        session.add(agency)
+        session.flush()
+        audit(session, SYSTEM, "agency.create", "agency", agency.id, now, {"code": code, "source": "geography"})
+        created += 1
+    return created
+
+
+def commune_agency_code(subject_code: str) -> str:
+    """The agency code of a commune's People's Committee, e.g. ubnd_16681."""
+    return f"ubnd_{subject_code}"
 
 
 def find_units(session: Session, name: str, limit: int = 10) -> list[Subject]:
