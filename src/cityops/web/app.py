@@ -62,21 +62,45 @@ class BodySizeLimit:
                     await response(scope, receive, send)
                     return
         received = 0
+        over = started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
+                    over = True
                     raise Problem(413, "body_too_large", limit=self.limit)
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except Exception:
+            # The Problem comes back wrapped in an ExceptionGroup when read below the HTTP middleware.
+            if not over or started:
+                raise
+            await Problem(413, "body_too_large", limit=self.limit).response()(scope, receive, send)
 
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith(("/api/", "/openapi.json"))
+
+
+def _nul_refusal(request: Request) -> Response | None:
+    """A problem for an API path or query parameter holding NUL, which no code has and PostgreSQL cannot compare."""
+    if not _is_api(request):
+        return None
+    if "\x00" in request.scope["path"]:
+        return Problem(404, "not_found").response(language(request), request.url.path)
+    if any("\x00" in name + value for name, value in request.query_params.multi_items()):
+        return Problem(422, "validation_failed", reason="NUL (U+0000)").response(language(request), request.url.path)
+    return None
 
 
 def create_app(
@@ -127,7 +151,7 @@ def create_app(
     @app.middleware("http")
     async def per_request(request: Request, call_next: Any) -> Response:
         request.state.csrf_seed = request.cookies.get(CSRF_COOKIE) or new_csrf_seed()
-        response: Response = await call_next(request)
+        response: Response = _nul_refusal(request) or await call_next(request)
         chosen = request.query_params.get("lang")
         if chosen in LANGUAGES and request.cookies.get(LANGUAGE_COOKIE) != chosen:
             response.set_cookie(
@@ -185,6 +209,9 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LoginRequired)
     async def on_login_required(request: Request, _exc: LoginRequired) -> Response:
+        if request.headers.get("hx-request"):
+            # A partial refresh after the session ended: send the whole page to log-in, not into the table.
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
     @app.exception_handler(PageForbidden)
