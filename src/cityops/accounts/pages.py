@@ -100,8 +100,12 @@ async def login(
 async def logout(request: Request, csrf_token: str = Form(default="", max_length=128)) -> Response:
     """End the session."""
     app_parts = parts(request)
+    if not csrf_valid(app_parts.settings.resolved_secret_key, request.cookies.get(CSRF_COOKIE), csrf_token):
+        # Refused: the session stays open and its cookie is kept (a forged log-out changes nothing).
+        error = translate("login.csrf", language(request))
+        return render(request, "login.html", {"next": "/", "error": error}, status_code=403)
     token = request.cookies.get(SESSION_COOKIE)
-    if token and csrf_valid(app_parts.settings.resolved_secret_key, request.cookies.get(CSRF_COOKIE), csrf_token):
+    if token:
         moment, ip = app_parts.clock(), client_ip(request)
 
         def run() -> None:

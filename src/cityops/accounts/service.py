@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -21,7 +22,12 @@ from cityops.feeds.models import Feed
 AGENCY_KINDS = ("province", "department", "commune", "unit")
 KEY_PREFIX = "cok"
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("cityops-timing-equaliser")
+
+
+@cache
+def _dummy_hash() -> str:
+    # Made on first use, not at import: every `cityops` command would otherwise pay for an argon2 hash.
+    return _hasher.hash("cityops-timing-equaliser")
 
 
 class AccountError(ValueError):
@@ -199,7 +205,7 @@ def authenticate(
     """Check a password; count failures and lock the account after max_failures of them in a row."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.is_active:
-        _verify(_DUMMY_HASH, password)  # same work whether or not the user exists
+        _verify(_dummy_hash(), password)  # same work whether or not the user exists
         return LoginResult(None)
     if user.locked_until is not None and user.locked_until > now:
         return LoginResult(None, locked_minutes=max(1, int((user.locked_until - now).total_seconds() // 60) + 1))
@@ -259,7 +265,8 @@ def close_session(session: Session, token: str, now: datetime, ip: str = "") -> 
     """End a session (log-out)."""
     row = session.scalar(select(UserSession).where(UserSession.token_hash == _token_hash(token)))
     if row is not None:
-        audit(session, Actor(f"user:{row.user_id}", row.user_id, ip=ip), "user.logout", "user", row.user_id, now)
+        username = session.scalar(select(User.username).where(User.id == row.user_id)) or f"user:{row.user_id}"
+        audit(session, Actor(username, row.user_id, ip=ip), "user.logout", "user", row.user_id, now)
         session.delete(row)
 
 

@@ -23,6 +23,9 @@ from cityops.web.problems import Problem
 
 router = APIRouter(prefix="/api/v1", tags=["observations"])
 TOP_LEVEL_FIELDS = frozenset({"observations"})
+# The batch schema with its item schema inlined: a $ref would point at components the app never registers.
+BATCH_SCHEMA = ObservationBatchIn.model_json_schema()
+BATCH_SCHEMA["properties"]["observations"]["items"] = BATCH_SCHEMA.pop("$defs")["ObservationIn"]
 
 
 @router.post(
@@ -31,11 +34,7 @@ TOP_LEVEL_FIELDS = frozenset({"observations"})
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {
-                    "schema": ObservationBatchIn.model_json_schema(ref_template="#/components/schemas/{model}")
-                }
-            },
+            "content": {"application/json": {"schema": BATCH_SCHEMA}},
         }
     },
     responses={

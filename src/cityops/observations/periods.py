@@ -91,7 +91,7 @@ def parse_period(text: str) -> Period:
         if _INSTANT.match(text):
             instant = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00")).astimezone(UTC)
             return Period("instant", instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), instant, instant)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: a date near year 1 or 9999 shifted out of range
         if isinstance(exc, PeriodError):
             raise
         raise PeriodError(str(exc)) from exc

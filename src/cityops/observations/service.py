@@ -37,7 +37,7 @@ from cityops.observations.periods import PeriodError, parse_period
 
 ITEM_FIELDS = frozenset({"indicator", "subject", "period", "value", "null_reason", "dimensions", "source_ref", "feed"})
 REQUIRED_FIELDS = ("indicator", "subject", "period", "value")
-_DIMENSION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_DIMENSION_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 MAX_DIMENSION_VALUE = 100
 MAX_DIMENSIONS = 8
 MAX_SOURCE_REF = 255
@@ -46,6 +46,8 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 KEY_COLUMNS = ("indicator_id", "subject_id", "period_key", "dims_key", "feed_id")
 _LOOKUP_CHUNK = 400
 _ADVISORY_NAMESPACE = 73_110  # pg_advisory_xact_lock(namespace, feed id): one writer per feed at a time
+# PostgreSQL text cannot hold NUL, so a text field with one is refused like a wrong type.
+_WITHOUT_NUL = {"expected_vi": "chuỗi không chứa ký tự NUL (U+0000)", "expected_en": "a string without NUL (U+0000)"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +131,9 @@ class _Validator:
 
     def __init__(self, session: Session, principal: Principal, items: Sequence[Any], now: datetime) -> None:
         self.now = now
-        codes = {item.get("indicator") for item in items if isinstance(item, dict)}
-        subjects = {item.get("subject") for item in items if isinstance(item, dict)}
-        feed_codes = {
-            item.get("feed") for item in items if isinstance(item, dict) and isinstance(item.get("feed"), str)
-        }
-        codes_list = [code for code in codes if isinstance(code, str)]
-        subjects_list = [code for code in subjects if isinstance(code, str)]
+        codes_list = list(set(_strings(items, "indicator")))
+        subjects_list = list(set(_strings(items, "subject")))
+        feed_codes = set(_strings(items, "feed"))
         self.indicators: dict[str, _IndicatorInfo] = {}
         for chunk in _chunks(codes_list, _LOOKUP_CHUNK):
             for row in session.execute(
@@ -207,15 +205,17 @@ class _Validator:
         if isinstance(value_or_rejection, Rejection):
             return value_or_rejection
         value, null_reason = value_or_rejection
-        dimensions = item.get("dimensions") or {}
+        dimensions = {} if item.get("dimensions") is None else item["dimensions"]
         dims_or_rejection = self._dimensions(index, dimensions, indicator)
         if isinstance(dims_or_rejection, Rejection):
             return dims_or_rejection
-        source_ref = item.get("source_ref") or ""
+        source_ref = "" if item.get("source_ref") is None else item["source_ref"]
         if not isinstance(source_ref, str):
             return _reject(
                 index, "wrong_type", "source_ref", field="source_ref", expected_vi="chuỗi", expected_en="a string"
             )
+        if "\x00" in source_ref:
+            return _reject(index, "wrong_type", "source_ref", field="source_ref", **_WITHOUT_NUL)
         if len(source_ref) > MAX_SOURCE_REF:
             return _reject(index, "text_too_long", "source_ref", field="source_ref", limit=MAX_SOURCE_REF)
         key = (indicator.id, subject_id, period.key, dims_or_rejection, feed_id)
@@ -255,11 +255,13 @@ class _Validator:
         self, index: int, item: dict[str, Any], indicator: _IndicatorInfo
     ) -> tuple[float | None, str] | Rejection:
         value = item["value"]
-        null_reason = item.get("null_reason") or ""
+        null_reason = "" if item.get("null_reason") is None else item["null_reason"]
         if not isinstance(null_reason, str):
             return _reject(
                 index, "wrong_type", "null_reason", field="null_reason", expected_vi="chuỗi", expected_en="a string"
             )
+        if "\x00" in null_reason:
+            return _reject(index, "wrong_type", "null_reason", field="null_reason", **_WITHOUT_NUL)
         if len(null_reason) > MAX_NULL_REASON:
             return _reject(index, "text_too_long", "null_reason", field="null_reason", limit=MAX_NULL_REASON)
         if value is None:
@@ -290,7 +292,7 @@ class _Validator:
         if len(dimensions) > MAX_DIMENSIONS:
             return _reject(index, "too_many_dimensions", "dimensions", limit=MAX_DIMENSIONS)
         for name, value in dimensions.items():
-            if not _DIMENSION_NAME.match(name):
+            if not _DIMENSION_NAME.fullmatch(name):
                 return _reject(index, "invalid_dimension_name", "dimensions", name=name[:40])
             if name not in indicator.dimensions:
                 return _reject(
@@ -301,9 +303,16 @@ class _Validator:
                     dimension=name[:40],
                     allowed=", ".join(sorted(indicator.dimensions)) or "—",
                 )
-            if not isinstance(value, str) or not value or len(value) > MAX_DIMENSION_VALUE:
+            if not isinstance(value, str) or not value or len(value) > MAX_DIMENSION_VALUE or "\x00" in value:
                 return _reject(index, "invalid_dimension_value", "dimensions", name=name, limit=MAX_DIMENSION_VALUE)
         return canonical_dimensions(dimensions)
+
+
+def _strings(items: Sequence[Any], name: str) -> Iterable[str]:
+    """The string values of one field across the items, without NUL (which PostgreSQL text cannot hold)."""
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get(name), str) and "\x00" not in item[name]:
+            yield item[name]
 
 
 def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
