@@ -10,6 +10,7 @@ from typing import Any
 
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
+from unidecode import unidecode
 
 from cityops.clock import LOCAL_TZ
 
@@ -30,7 +31,7 @@ def translate(message_id: str, language: str, /, **params: Any) -> str:
     if language not in LANGUAGES:
         language = "vi"
     text = catalog(language).get(message_id) or catalog("vi").get(message_id) or message_id
-    return text.format(**params) if params else text
+    return text.format(**params)
 
 
 def both(message_id: str, /, **params: Any) -> tuple[str, str]:
@@ -55,3 +56,8 @@ def format_moment(value: datetime | str | None, language: str) -> str:
     return format_datetime(
         value.astimezone(LOCAL_TZ), "dd/MM/yyyy HH:mm", locale="vi_VN" if language == "vi" else "en_GB"
     )
+
+
+def fold(text: str) -> str:
+    """Text folded for search: no diacritics (đ → d), lower case, single spaces."""
+    return " ".join(unidecode(text).lower().split())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityops.db.base import Base, JsonType, UTCDateTime
@@ -54,6 +54,7 @@ class Indicator(Base):
     references: Mapped[list[str]] = mapped_column(JsonType, default=list)
     targets: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
     thresholds: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_by: Mapped[str] = mapped_column(String(128), default="")

@@ -17,6 +17,7 @@ from cityops.accounts.roles import Principal
 from cityops.accounts.service import Actor, audit
 from cityops.catalog.models import Domain, Indicator, IndicatorVersion
 from cityops.catalog.schemas import AgencyDef, DomainFile, IndicatorDef, UnitDef
+from cityops.i18n import fold
 
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 DEFAULT_CATALOG_DIR = Path(__file__).parent / "data"
@@ -231,9 +232,21 @@ def _upsert_indicator(
         "targets": [target.model_dump() for target in definition.targets],
         "thresholds": definition.thresholds.model_dump(),
     }
+    search_text = indicator_search_text(definition.code, definition.name_vi, definition.name_en)
     indicator = session.scalar(select(Indicator).where(Indicator.code == definition.code))
+    if indicator is not None and indicator.search_text != search_text:
+        indicator.search_text = search_text
     if indicator is None:
-        session.add(Indicator(code=definition.code, version=1, updated_at=now, updated_by=actor.label, **values))
+        session.add(
+            Indicator(
+                code=definition.code,
+                version=1,
+                updated_at=now,
+                updated_by=actor.label,
+                search_text=search_text,
+                **values,
+            )
+        )
         report.indicators_created += 1
         return
     if _definition(indicator) == values:
@@ -254,6 +267,11 @@ def _upsert_indicator(
     indicator.updated_at, indicator.updated_by = now, actor.label
     audit(session, actor, "indicator.update", "indicator", indicator.code, now, {"version": indicator.version})
     report.indicators_updated += 1
+
+
+def indicator_search_text(code: str, name_vi: str, name_en: str) -> str:
+    """What search looks in: the code and both names, folded (no diacritics, lower case)."""
+    return fold(f"{code} {name_vi} {name_en}")
 
 
 def visible(query: SelectT, principal: Principal) -> SelectT:
@@ -280,14 +298,9 @@ def list_indicators(
     if domain:
         query = query.where(Domain.code == domain)
     if search:
-        pattern = f"%{search.lower()}%"
-        query = query.where(
-            or_(
-                func.lower(Indicator.code).like(pattern),
-                func.lower(Indicator.name_vi).like(pattern),
-                func.lower(Indicator.name_en).like(pattern),
-            )
-        )
+        # Folded on both sides, so "dieu tri", "Điều trị" and "ĐIỀU TRỊ" find the same indicators.
+        escaped = fold(search).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Indicator.search_text.like(f"%{escaped}%", escape="\\"))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(query.order_by(Domain.sort_order, Indicator.code).limit(limit).offset(offset)).all()
     return [(row[0], row[1], row[2]) for row in rows], total

@@ -14,6 +14,7 @@ from unidecode import unidecode
 from vietnamadminunits.database.main import MODULE_DIR as ADMIN_UNITS_PACKAGE_DIR
 
 from cityops.geo.models import Subject
+from cityops.i18n import fold
 
 # The 2025 administrative units (34 provinces, 3,321 communes and wards) as the vietnamadminunits package ships them.
 ADMIN_UNITS_DB = ADMIN_UNITS_PACKAGE_DIR / "data" / "dataset.db"
@@ -23,8 +24,7 @@ _TYPE_EN = {"Phường": "Ward", "Xã": "Commune", "Đặc khu": "Special zone"}
 
 def search_key(name: str) -> str:
     """A name folded for search: no diacritics, lower case, no type word ("Xã", "Phường"), no spaces."""
-    folded = unidecode(name).lower().replace("đ", "d")
-    folded = re.sub(r"[^a-z0-9 ]", " ", folded).strip()
+    folded = re.sub(r"[^a-z0-9 ]", " ", fold(name)).strip()
     for word in UNIT_TYPE_WORDS:
         if folded.startswith(word + " "):
             folded = folded[len(word) + 1 :]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
@@ -62,8 +62,8 @@ async def post_observations(
         raise Problem(400, "invalid_idempotency_key")
     body = await request.body()
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        document = service.parse_body(body)
+    except ValueError as exc:
         raise Problem(400, "invalid_json", reason=str(exc)[:120]) from exc
     if not isinstance(document, dict):
         raise Problem(422, "invalid_body", reason='{"observations": [...]}')
@@ -84,7 +84,7 @@ async def post_observations(
             items,
             app_parts.clock(),
             idempotency_key=idempotency_key,
-            body_hash=service.request_hash(body),
+            body_hash=service.request_hash(document),
             idempotency_hours=app_parts.settings.idempotency_hours,
         )
     except service.IdempotencyConflict as exc:
@@ -128,7 +128,8 @@ async def get_series(
     dimensions: str | None = Query(
         default=None,
         max_length=255,
-        description="Only values with these dimensions, e.g. kenh=truc_tuyen; empty for values without dimensions",
+        description="Only values with these dimensions, e.g. kenh=truc_tuyen&linh_vuc=dat_dai "
+        "(percent-encode & and = inside a value); empty for values without dimensions",
     ),
     limit: int = Query(default=500, ge=1, le=5000),
     offset: int = Query(default=0, ge=0),
@@ -164,7 +165,7 @@ def _parse_dimensions(text: str) -> dict[str, str]:
         name, separator, value = pair.partition("=")
         if not separator or not name or not value:
             raise Problem(422, "validation_failed", reason="dimensions: name=value&name=value")
-        result[name] = value
+        result[unquote(name)] = unquote(value)
     return result
 
 

@@ -11,12 +11,14 @@ Ingest of one batch:
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from sqlalchemy import bindparam, delete, func, insert, select, text, tuple_
@@ -118,7 +120,8 @@ def canonical_dimensions(dimensions: dict[str, str]) -> str:
     """A short stable key for a set of dimensions: sorted name=value pairs, hashed when long."""
     if not dimensions:
         return ""
-    key = "&".join(f"{name}={dimensions[name]}" for name in sorted(dimensions))
+    # Values are percent-encoded so that "&" or "=" inside a value cannot make two sets look alike.
+    key = "&".join(f"{name}={quote(dimensions[name], safe='')}" for name in sorted(dimensions))
     return key if len(key) <= 200 else "sha1:" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
 
 
@@ -270,7 +273,10 @@ class _Validator:
             return None, null_reason.strip()
         if isinstance(value, bool) or not isinstance(value, int | float):
             return _reject(index, "invalid_value", "value")
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
         if not math.isfinite(number):
             return _reject(index, "value_not_finite", "value")
         low, high = indicator.min_value, indicator.max_value
@@ -320,9 +326,35 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield values[start : start + size]
 
 
-def request_hash(body: bytes) -> str:
-    """The fingerprint of a request body, to tell a true retry from a reused key."""
-    return hashlib.sha256(body).hexdigest()
+def parse_body(body: bytes) -> Any:
+    """The JSON document of a request; ValueError when it is not JSON.
+
+    orjson refuses numbers that JSON allows but a float cannot hold (1e999, integers past 64 bits) and the
+    NaN/Infinity that some systems write; the standard library reads them, so that only the item holding one is
+    rejected (value_not_finite) and the good items of the batch are kept.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as fast_error:
+        try:
+            document = json.loads(body)
+            # A lone surrogate (\ud800) is valid JSON text but no Unicode string: refuse it as orjson did.
+            json.dumps(document, ensure_ascii=False).encode()
+        except (ValueError, RecursionError):
+            raise ValueError(str(fast_error)) from fast_error
+        return document
+
+
+def request_hash(document: Any) -> str:
+    """The fingerprint of a parsed request body, to tell a true retry from a reused key.
+
+    Canonical JSON (sorted keys, no spacing), so a retry that only re-formats the JSON is still the same request.
+    """
+    try:
+        canonical = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers past 64 bits, read by the standard library
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def ingest(

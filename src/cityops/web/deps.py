@@ -66,7 +66,7 @@ def _resolve(request: Request) -> Principal | None:
     authorization = request.headers.get("authorization", "")
     if authorization:
         scheme, _, credential = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not credential.strip():
+        if scheme.lower() != "bearer" or not credential.strip() or not credential.isprintable():
             raise Problem(401, "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
         with app_parts.db.reading() as session:
             principal, touch_due = accounts.principal_for_api_key(session, credential.strip(), moment)
