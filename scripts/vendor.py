@@ -15,6 +15,7 @@ FILES = {
     "swagger-ui-dist/swagger-ui-bundle.js": "swagger-ui-bundle.js",
     "swagger-ui-dist/swagger-ui.css": "swagger-ui.css",
     "swagger-ui-dist/LICENSE": "swagger-ui.LICENSE.txt",
+    "swagger-ui-dist/NOTICE": "swagger-ui.NOTICE.txt",
     **{
         f"@fontsource/noto-sans/files/noto-sans-{subset}-{weight}-normal.woff2": f"noto-sans-{subset}-{weight}.woff2"
         for subset in ("latin", "latin-ext", "vietnamese")

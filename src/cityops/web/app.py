@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,7 +24,7 @@ from cityops.i18n import LANGUAGES, translate
 from cityops.settings import Settings
 from cityops.web.deps import AppParts, language
 from cityops.web.pages import LoginRequired, PageForbidden
-from cityops.web.problems import Problem
+from cityops.web.problems import PROBLEM_CODES, Problem
 from cityops.web.security import CSRF_COOKIE, LANGUAGE_COOKIE, new_csrf_seed
 
 WEB_DIR = Path(__file__).parent
@@ -58,7 +59,10 @@ class BodySizeLimit:
                 except ValueError:
                     announced = self.limit + 1
                 if announced > self.limit:
-                    response = Problem(413, "body_too_large", limit=self.limit).response()
+                    request = Request(scope)
+                    response = Problem(413, "body_too_large", limit=self.limit).response(
+                        _query_language(request), request.url.path
+                    )
                     await response(scope, receive, send)
                     return
         received = 0
@@ -86,6 +90,11 @@ class BodySizeLimit:
             if not over or started:
                 raise
             await Problem(413, "body_too_large", limit=self.limit).response()(scope, receive, send)
+
+
+def _query_language(request: Request) -> str:
+    chosen = request.query_params.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
+    return chosen if chosen in LANGUAGES else "vi"
 
 
 def _is_api(request: Request) -> bool:
@@ -137,6 +146,22 @@ def create_app(
         app.include_router(router)
     _install_handlers(app)
 
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+
+    @app.get("/docs/problems", include_in_schema=False)
+    async def problem_types(request: Request) -> HTMLResponse:
+        # Where a problem's "type" points: every code with its meaning, in the reader's language.
+        lang = language(request)
+        items = "".join(
+            f"<dt id='{code}'><code>{code}</code></dt><dd>{translate(f'problem.{code}.title', lang)}</dd>"
+            for code in PROBLEM_CODES
+        )
+        return HTMLResponse(
+            f"<!doctype html><html lang='{lang}'><meta charset='utf-8'><title>cityops — problems</title>"
+            f"<link rel='stylesheet' href='/static/app.css'><main><h1>{translate('problems.title', lang)}</h1>"
+            f"<dl>{items}</dl><p><a href='/api/docs'>API</a></p></main></html>"
+        )
+
     @app.get("/api/docs", include_in_schema=False)
     async def api_docs() -> HTMLResponse:
         # Swagger UI from the app's own static files: nothing is loaded from the internet.
@@ -164,6 +189,18 @@ def create_app(
 
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI description, with the Bearer key scheme agency systems use, so "Try it out" works."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "agencyKey": {"type": "http", "scheme": "bearer", "description": "cok_… key issued by the IOC"}
+        }
+        schema["security"] = [{"agencyKey": []}, {}]
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def _install_handlers(app: FastAPI) -> None:

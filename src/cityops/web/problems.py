@@ -7,9 +7,13 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from cityops.i18n import both
+from cityops.i18n import both, catalog
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Every problem code, as the translation catalog names them (problem.<code>.title).
+PROBLEM_CODES = tuple(
+    key.split(".")[1] for key in catalog("vi") if key.startswith("problem.") and key.endswith(".title")
+)
 
 
 class Problem(Exception):

@@ -1,4 +1,4 @@
-"""Nothing the app serves is fetched from the internet: pages and the API docs use only the app's own files."""
+"""What the app serves: only its own files (no internet), Swagger UI, the OpenAPI key scheme, problem pages."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from conftest import login
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "src" / "cityops" / "web" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "cityops" / "web" / "templates"
 ASSET = re.compile(r'(?:src|href)="([^"#?]+)')
 
 
@@ -41,3 +41,21 @@ def test_every_asset_of_the_pages_is_served(client: TestClient, personas: dict[s
     assert len(fonts) == 6
     for url in [*assets, *(f"/static/{font}" for font in fonts)]:
         assert client.get(url).status_code == 200, url
+
+
+def test_the_openapi_description_declares_the_agency_key(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["agencyKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "cok_… key issued by the IOC",
+    }
+
+
+def test_a_problem_type_points_to_a_page_that_explains_it(client: TestClient) -> None:
+    problem = client.get("/api/v1/indicators")
+    assert problem.json()["type"] == "/docs/problems#unauthenticated"
+    page = client.get("/docs/problems")
+    assert page.status_code == 200
+    assert "id='unauthenticated'" in page.text and "Chưa xác thực" in page.text
+    assert "Not authenticated" in client.get("/docs/problems?lang=en").text
