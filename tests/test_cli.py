@@ -209,6 +209,36 @@ def test_users_create_with_password_from_the_prompt(data_dir: Path, upgraded: su
     assert PasswordHasher().verify(stored, GOOD_PASSWORD)
 
 
+def test_users_update_changes_the_role_ends_sessions_and_is_audited(
+    data_dir: Path, upgraded: subprocess.CompletedProcess[str]
+) -> None:
+    ok(cityops(data_dir, f"users create --username cli_leader --role leader --password {GOOD_PASSWORD}"))
+    output = ok(cityops(data_dir, "users update --username cli_leader --role operator --inactive"))
+    assert output.strip() == "user updated: cli_leader"
+    assert query(data_dir, "SELECT role, is_active FROM users WHERE username = 'cli_leader'") == [("operator", 0)]
+    ((details,),) = query(
+        data_dir, "SELECT details FROM audit_log WHERE action = 'user.update' ORDER BY id DESC LIMIT 1"
+    )
+    assert '"role": ["leader", "operator"]' in details.replace('":[', '": [').replace('","', '", "')
+    assert "cli_leader\toperator\t-\tinactive" in ok(cityops(data_dir, "users list"))
+
+
+def test_users_update_sets_a_new_password_from_the_prompt(
+    data_dir: Path, upgraded: subprocess.CompletedProcess[str]
+) -> None:
+    ok(cityops(data_dir, f"users create --username cli_pw --role leader --password {GOOD_PASSWORD}"))
+    new_password = "một-mật-khẩu-mới-2027"
+    ok(cityops(data_dir, "users update --username cli_pw --new-password", stdin=f"{new_password}\n{new_password}\n"))
+    ((stored,),) = query(data_dir, "SELECT password_hash FROM users WHERE username = 'cli_pw'")
+    assert PasswordHasher().verify(stored, new_password)
+
+
+def test_users_update_of_an_unknown_user_is_a_clear_error(
+    data_dir: Path, upgraded: subprocess.CompletedProcess[str]
+) -> None:
+    assert "user 'nobody' does not exist" in refused(cityops(data_dir, "users update --username nobody --inactive"))
+
+
 # --- keys -------------------------------------------------------------------------------------------
 
 
@@ -255,6 +285,15 @@ def test_keys_revoke_stops_the_key(data_dir: Path, key_feed: str) -> None:
         assert client.get("/api/v1/me", headers=headers).status_code == 200
         assert ok(cityops(data_dir, f"keys revoke {prefix}")).strip() == f"API key revoked: {prefix}"
         assert client.get("/api/v1/me", headers=headers).status_code == 401
+
+
+def test_keys_list_shows_prefixes_and_state_but_never_a_key(data_dir: Path, key_feed: str) -> None:
+    key = create_key(data_dir, key_feed)
+    prefix = key.split("_")[1]
+    listing = ok(cityops(data_dir, "keys list"))
+    line = next(line for line in listing.splitlines() if line.startswith(prefix))
+    assert f"\ttrung_tam_phuc_vu_hcc\t{key_feed}\t" in line and line.endswith("active")
+    assert key.split("_", 2)[2] not in listing
 
 
 # --- errors -----------------------------------------------------------------------------------------

@@ -222,6 +222,39 @@ def users_create(username: str, role: str, agency: str, full_name: str, language
     click.echo(f"user created: {user.username} ({user.role})")
 
 
+@users.command("update")
+@click.option("--username", required=True)
+@click.option("--role", type=click.Choice(ROLES), default=None)
+@click.option("--agency", default=None, help="Agency code; an empty string removes the agency.")
+@click.option("--active/--inactive", default=None, help="Allow or stop log-ins.")
+@click.option("--new-password", is_flag=True, help="Ask for a new password.")
+def users_update(username: str, role: str | None, agency: str | None, active: bool | None, new_password: bool) -> None:
+    """Change a user's role, agency, active state or password (audited; their sessions end)."""
+    password = click.prompt("New password", hide_input=True, confirmation_prompt=True) if new_password else None
+    _run(
+        lambda session: accounts.update_user(
+            session,
+            accounts.Actor("cli"),
+            system_clock(),
+            username,
+            role=role,
+            agency_code=agency,
+            active=active,
+            password=password,
+        )
+    )
+    click.echo(f"user updated: {username}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """Every user with role, agency and state."""
+    for user in _run(accounts.list_users):
+        agency = user.agency.code if user.agency else "-"
+        state = "active" if user.is_active else "inactive"
+        click.echo(f"{user.username}\t{user.role}\t{agency}\t{state}")
+
+
 @main.group()
 def keys() -> None:
     """API keys of agency systems."""
@@ -240,6 +273,17 @@ def keys_create(agency: str, feed_codes: tuple[str, ...], name: str) -> None:
     )
     click.echo(f"API key created for {agency} (prefix {key.prefix}); it is shown only this once:")
     click.echo(secret)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every key: prefix, agency, feeds, created, last used, revoked (never the key itself)."""
+    for key, feeds in _run(accounts.list_api_keys):
+        last_used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+        revoked = f"revoked {key.revoked_at.isoformat(timespec='seconds')}" if key.revoked_at else "active"
+        click.echo(
+            f"{key.prefix}\t{key.agency.code}\t{','.join(feeds) or '-'}\t{key.name}\tused {last_used}\t{revoked}"
+        )
 
 
 @keys.command("revoke")

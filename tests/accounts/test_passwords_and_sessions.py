@@ -83,3 +83,16 @@ def test_session_expires_after_session_hours(client, clock, app, operator) -> No
     token = client.cookies.get(SESSION_COOKIE)
     clock.advance(timedelta(hours=app.state.parts.settings.session_hours))
     assert me_with_session(client, token).status_code == 401
+
+
+def test_a_change_of_role_ends_the_users_sessions(client, database, clock, operator) -> None:
+    from cityops.accounts.service import SYSTEM, update_user
+
+    login(client, "operator")
+    token = client.cookies.get(SESSION_COOKIE)
+    assert me_with_session(client, token).status_code == 200
+    with database.writing() as session:
+        update_user(session, SYSTEM, clock(), "operator", role="leader")
+    assert me_with_session(client, token).status_code == 401
+    login(client, "operator")
+    assert client.get("/api/v1/me").json()["role"] == "leader"

@@ -165,8 +165,8 @@ def create_user(
     """Create a user; agency roles need an agency."""
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < 10:
-        raise AccountError("the password must be at least 10 characters")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AccountError(f"user {username!r} already exists")
     agency_id = get_agency(session, agency_code).id if agency_code else None
@@ -189,6 +189,69 @@ def create_user(
         session, actor, "user.create", "user", user.id, now, {"username": username, "role": role, "agency": agency_code}
     )
     return user
+
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def update_user(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    username: str,
+    *,
+    role: str | None = None,
+    agency_code: str | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+) -> User:
+    """Change a user's role, agency, active state or password; every change is audited, sessions end on a change."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise AccountError(f"user {username!r} does not exist")
+    changes: dict[str, Any] = {}
+    if role is not None and role != user.role:
+        if role not in ROLES:
+            raise AccountError(f"role must be one of {', '.join(ROLES)}")
+        changes["role"] = [user.role, role]
+        user.role = role
+    if agency_code is not None:
+        agency_id = get_agency(session, agency_code).id if agency_code else None
+        if agency_id != user.agency_id:
+            changes["agency"] = agency_code
+            user.agency_id = agency_id
+    if user.role in ("officer", "handler") and user.agency_id is None:
+        raise AccountError(f"a user with role {user.role!r} must belong to an agency")
+    if active is not None and active != user.is_active:
+        changes["active"] = active
+        user.is_active = active
+    if password is not None:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise AccountError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+        user.password_hash = hash_password(password)
+        user.failed_logins, user.locked_until = 0, None
+        changes["password_changed"] = True
+    if changes:
+        # What someone could do changed: their open sessions must log in again.
+        session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+        audit(session, actor, "user.update", "user", user.id, now, {"username": username, **changes})
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    """Every user, by username."""
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def list_api_keys(session: Session) -> list[tuple[ApiKey, list[str]]]:
+    """Every key with the codes of the feeds it may write, newest first."""
+    feeds: dict[int, list[str]] = {}
+    for key_id, feed_code in session.execute(
+        select(api_key_feeds.c.api_key_id, Feed.code).join(Feed, Feed.id == api_key_feeds.c.feed_id)
+    ):
+        feeds.setdefault(key_id, []).append(feed_code)
+    keys = session.scalars(select(ApiKey).order_by(ApiKey.id.desc()))
+    return [(key, sorted(feeds.get(key.id, []))) for key in keys]
 
 
 @dataclass(frozen=True)
