@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +77,16 @@ class Database:
         self.read = sessionmaker(self.engine, expire_on_commit=False)
         self.write_engine = self.engine.execution_options(cityops_write=True)
         self.write = sessionmaker(self.write_engine, expire_on_commit=False)
+        # SQLite has one writer at a time: this process's writers queue here, in order, instead of polling
+        # busy_timeout against each other (which made the slowest requests wait seconds under load).
+        self._writer_queue: AbstractContextManager[object] = (
+            threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        )
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """One unit of work that writes: commit on success, roll back on error."""
-        with self.write() as session, session.begin():
+        with self._writer_queue, self.write() as session, session.begin():
             yield session
 
     @contextmanager

@@ -17,11 +17,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import orjson
-from sqlalchemy import bindparam, delete, func, insert, select, text, tuple_
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +35,7 @@ from cityops.feeds.service import feed_indicator_map
 from cityops.geo.models import Subject
 from cityops.i18n import both, translate
 from cityops.observations.models import IdempotencyRecord, IngestBatch, Observation, ObservationHistory
-from cityops.observations.periods import PeriodError, parse_period
+from cityops.observations.periods import Period, PeriodError, parse_period
 
 ITEM_FIELDS = frozenset({"indicator", "subject", "period", "value", "null_reason", "dimensions", "source_ref", "feed"})
 REQUIRED_FIELDS = ("indicator", "subject", "period", "value")
@@ -47,6 +47,9 @@ MAX_NULL_REASON = 500
 FUTURE_TOLERANCE = timedelta(minutes=5)
 KEY_COLUMNS = ("indicator_id", "subject_id", "period_key", "dims_key", "feed_id")
 _LOOKUP_CHUNK = 400
+_OBSERVATIONS_TABLE = cast(Table, Observation.__table__)
+_HISTORY_TABLE = cast(Table, ObservationHistory.__table__)
+_EXISTING_CHUNK = 2000  # rows per lookup of stored keys: three IN lists stay under SQLite's 32,766 parameters
 _ADVISORY_NAMESPACE = 73_110  # pg_advisory_xact_lock(namespace, feed id): one writer per feed at a time
 # PostgreSQL text cannot hold NUL, so a text field with one is refused like a wrong type.
 _WITHOUT_NUL = {"expected_vi": "chuỗi không chứa ký tự NUL (U+0000)", "expected_en": "a string without NUL (U+0000)"}
@@ -164,6 +167,7 @@ class _Validator:
                 ).all()
             )
         self.seen: dict[tuple[Any, ...], int] = {}
+        self.periods: dict[str, Period] = {}
 
     def check(self, index: int, item: Any) -> dict[str, Any] | Rejection:
         """The row to store for one item, or why it is rejected."""
@@ -188,7 +192,7 @@ class _Validator:
         if subject_id is None:
             return _reject(index, "unknown_subject", "subject", code=item["subject"][:64])
         try:
-            period = parse_period(item["period"])
+            period = self._period(item["period"])
         except PeriodError:
             return _reject(index, "invalid_period", "period", value=item["period"][:40])
         if period.type != indicator.period_type:
@@ -240,6 +244,13 @@ class _Validator:
             "null_reason": null_reason,
             "source_ref": source_ref,
         }
+
+    def _period(self, text: str) -> Period:
+        # A batch holds few distinct periods: parse each once.
+        period = self.periods.get(text)
+        if period is None:
+            period = self.periods[text] = parse_period(text)
+        return period
 
     def _feed_for(self, item: dict[str, Any], indicator: _IndicatorInfo) -> int | Rejection:
         allowed = self.feeds_by_indicator.get(indicator.id, [])
@@ -459,26 +470,43 @@ def _ingest_in(
     return IngestResult(batch.id, len(items), len(rows), created, replaced, unchanged, rejected)
 
 
+def _current_rows(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], Any]:
+    """The stored rows with the same keys as the batch's rows.
+
+    Filters on IN lists of the unique index's leading columns (indicator, subject, period), which both SQLite and
+    PostgreSQL answer with an index search, then keeps the exact keys in Python. A tuple IN looked simpler but
+    made SQLite scan the index and PostgreSQL plan a many-way OR: ingest slowed as the table grew.
+    """
+    wanted = {tuple(row[column] for column in KEY_COLUMNS) for row in rows}
+    found: dict[tuple[Any, ...], Any] = {}
+    columns = (
+        Observation.id,
+        *(getattr(Observation, column) for column in KEY_COLUMNS),
+        Observation.value,
+        Observation.null_reason,
+        Observation.source_ref,
+        Observation.batch_id,
+        Observation.received_at,
+    )
+    for chunk in _chunks(rows, _EXISTING_CHUNK):
+        query = select(*columns).where(
+            Observation.indicator_id.in_({row["indicator_id"] for row in chunk}),
+            Observation.subject_id.in_({row["subject_id"] for row in chunk}),
+            Observation.period_key.in_({row["period_key"] for row in chunk}),
+        )
+        for current in session.execute(query):
+            key = tuple(getattr(current, column) for column in KEY_COLUMNS)
+            if key in wanted:
+                found[key] = current
+    return found
+
+
 def _write_rows(
     session: Session, dialect: str, rows: list[dict[str, Any]], batch_id: int, now: datetime
 ) -> tuple[int, int, int]:
-    key_columns = [getattr(Observation, column) for column in KEY_COLUMNS]
-    existing: dict[tuple[Any, ...], Any] = {}
+    existing = _current_rows(session, rows)
     current: Any
     keys = [tuple(row[column] for column in KEY_COLUMNS) for row in rows]
-    for chunk in _chunks(keys, _LOOKUP_CHUNK):
-        for current in session.execute(
-            select(
-                Observation.id,
-                *key_columns,
-                Observation.value,
-                Observation.null_reason,
-                Observation.source_ref,
-                Observation.batch_id,
-                Observation.received_at,
-            ).where(tuple_(*key_columns).in_(chunk))
-        ):
-            existing[tuple(getattr(current, column) for column in KEY_COLUMNS)] = current
     history: list[dict[str, Any]] = []
     to_write: list[dict[str, Any]] = []
     unchanged = 0
@@ -513,9 +541,10 @@ def _write_rows(
         row["received_at"] = now
         to_write.append(row)
     if history:
-        session.execute(insert(ObservationHistory), history)
+        session.execute(insert(_HISTORY_TABLE), history)
     if to_write:
-        statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(Observation)
+        # Core table, not the ORM entity: no per-row ORM bookkeeping on the hot path.
+        statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(_OBSERVATIONS_TABLE)
         statement = statement.on_conflict_do_update(
             index_elements=list(KEY_COLUMNS),
             set_={
