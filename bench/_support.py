@@ -1,0 +1,182 @@
+"""What every benchmark shares: the result record, the machine, a PostgreSQL database, the real server."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+POSTGRES_ADMIN_URL = os.environ.get("CITYOPS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+SERVER_START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured figure; `target` stays None until the project sets one."""
+
+    name: str
+    value: float
+    unit: str
+    backend: str
+    target: float | None = None
+
+    def as_dict(self, machine: str) -> dict[str, Any]:
+        return {**asdict(self), "machine": machine}
+
+
+class ServiceMissing(Exception):
+    """A service a part of a benchmark needs is not reachable."""
+
+
+# --- the machine ------------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> str:
+    try:
+        match = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+    except OSError:
+        match = None
+    return f"{int(match[1]) / 1024**2:.1f} GiB" if match else "unknown"
+
+
+def postgres_version() -> str | None:
+    """The PostgreSQL server's version, or None when it is not reachable."""
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+    except psycopg.Error:
+        return None
+    return str(row[0]).split()[0] if row else None
+
+
+def machine_description() -> str:
+    """Cores, memory, system, Python, SQLite and PostgreSQL versions, on one line."""
+    return ", ".join(
+        [
+            f"{os.cpu_count()} cores ({_cpu_model()})",
+            f"{_memory_gib()} memory",
+            f"{platform.system()} {platform.release()}",
+            f"Python {platform.python_version()}",
+            f"SQLite {sqlite3.sqlite_version}",
+            f"PostgreSQL {postgres_version() or 'not reachable'}",
+        ]
+    )
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------------
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def postgres_database(prefix: str = "cityops_bench") -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped on the way out; ServiceMissing when the server is not reachable."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        where = POSTGRES_ADMIN_URL.split("@")[-1]
+        raise ServiceMissing(f"PostgreSQL at {where} is not usable: {_first_line(exc)}") from exc
+    try:
+        yield re.sub(r"/[^/]*$", f"/{name}", POSTGRES_ADMIN_URL)
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- the real server --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running server: where it answers, and its process."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the server's process has used so far; 0 where /proc is missing."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def running_server(data_dir: Path, database_url: str, ready_headers: dict[str, str]) -> Iterator[Server]:
+    """`cityops serve` in its own process on a free port, once /api/v1/me answers 200."""
+    port = free_port()
+    env = {**os.environ, "CITYOPS_DATA_DIR": str(data_dir), "CITYOPS_DATABASE_URL": database_url}
+    log_path = data_dir / "server.log"
+    command = [sys.executable, "-m", "cityops.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("wb") as log:
+        # cwd is the data directory, so that no stray .env file changes the settings.
+        process = subprocess.Popen(command, env=env, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(process, base_url, ready_headers, log_path)
+        yield Server(base_url, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], base_url: str, headers: dict[str, str], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode}:\n{_tail(log)}")
+        try:
+            if httpx.get(f"{base_url}/api/v1/me", headers=headers, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not answer within {SERVER_START_TIMEOUT:.0f} s:\n{_tail(log)}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no server log)"
