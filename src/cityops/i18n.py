@@ -20,9 +20,18 @@ TRANSLATIONS_DIR = Path(__file__).parent / "web" / "translations"
 
 @cache
 def catalog(language: str) -> dict[str, str]:
-    """The messages of one language, keyed by message id."""
-    with (TRANSLATIONS_DIR / f"{language}.json").open(encoding="utf-8") as handle:
-        messages: dict[str, str] = json.load(handle)
+    """The messages of one language, keyed by message id: every file of translations/<language>/, merged.
+
+    Each domain keeps its own file (core.json, geo.json …); a message id defined twice is an error.
+    """
+    messages: dict[str, str] = {}
+    for path in sorted((TRANSLATIONS_DIR / language).glob("*.json")):
+        with path.open(encoding="utf-8") as handle:
+            part: dict[str, str] = json.load(handle)
+        twice = sorted(set(part) & set(messages))
+        if twice:
+            raise ValueError(f"{path.name}: message ids defined in another file too: {', '.join(twice)}")
+        messages.update(part)
     return messages
 
 
