@@ -141,10 +141,15 @@ class Simulator:
         integer = plan.unit not in NON_INTEGER_UNITS
         if not (communes and plan.subject_level == "commune"):
             return {self.province: round(total) if integer else round(total, 2)}
-        result = {}
-        for code, weight in self.weights.items():
-            part = total * weight * (1 + 0.1 * _unit_normal(plan.code, period.key, code))
-            result[code] = float(round(part)) if integer else round(part, 2)
+        shares = {
+            code: weight * max(0.0, 1 + 0.1 * _unit_normal(plan.code, period.key, code))
+            for code, weight in self.weights.items()
+        }
+        if integer:
+            result = _apportion(round(total), shares)
+        else:
+            scale = total / (sum(shares.values()) or 1)
+            result = {code: round(share * scale, 2) for code, share in shares.items()}
         result[self.province] = sum(result.values()) if plan.aggregation in ("sum", "last") else total
         return result
 
@@ -204,6 +209,21 @@ class Simulator:
             period = period_of(plan.period_type, now)
             items[plan.owner].extend(self._items(plan, period, now, communes=communes, live=live))
         return self._send(items)
+
+
+def _apportion(total: int, shares: dict[str, float]) -> dict[str, float]:
+    """Split a whole number over communes by their shares so that the parts are whole and add up to it.
+
+    Largest remainder: small totals (19 cameras over 130 communes) go to the communes with the largest shares
+    instead of rounding to zero everywhere.
+    """
+    whole = sum(shares.values()) or 1
+    exact = {code: total * share / whole for code, share in shares.items()}
+    parts = {code: int(value) for code, value in exact.items()}
+    left = total - sum(parts.values())
+    for code in sorted(exact, key=lambda code: exact[code] - parts[code], reverse=True)[:left]:
+        parts[code] += 1
+    return {code: float(value) for code, value in parts.items()}
 
 
 def _recent_periods(period_type: str, now: datetime, count: int) -> list[Period]:
