@@ -13,6 +13,7 @@ from cityops.catalog.models import Indicator, IndicatorVersion
 from cityops.catalog.service import DEFAULT_CATALOG_DIR, load_catalog, read_catalog
 from cityops.clock import FrozenClock
 from cityops.db.engine import Database
+from conftest import START
 
 
 def test_the_default_catalog_is_in_the_database(database: Database) -> None:
@@ -54,4 +55,4 @@ def test_a_changed_target_makes_a_new_version_and_keeps_the_old_one(
         with database.writing() as session:
             load_catalog(session, Actor("test"), clock())
             session.execute(IndicatorVersion.__table__.delete())
-            session.execute(Indicator.__table__.update().values(version=1))
+            session.execute(Indicator.__table__.update().values(version=1, updated_by="system", updated_at=START))

@@ -15,9 +15,16 @@ from starlette.responses import Response
 from cityops.accounts.roles import Principal
 from cityops.catalog import service as catalog
 from cityops.geo.models import Subject
-from cityops.observations import service
+from cityops.i18n import translate
+from cityops.observations import derived, service
 from cityops.observations.periods import PeriodError, parse_period
-from cityops.observations.schemas import IngestResultOut, ObservationBatchIn, ObservationPage
+from cityops.observations.schemas import (
+    DerivedValuesPage,
+    IndicatorVersionsOut,
+    IngestResultOut,
+    ObservationBatchIn,
+    ObservationPage,
+)
 from cityops.web.deps import parts, require
 from cityops.web.problems import Problem
 
@@ -191,5 +198,73 @@ async def get_latest(
                 session, [indicator_id], subject_kind=subject_kind, limit=limit, offset=offset
             )
         return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+    return await run_in_threadpool(run)
+
+
+@router.get(
+    "/indicators/{code}/values",
+    response_model=DerivedValuesPage,
+    responses={404: {"description": "Unknown indicator or subject"}, 422: {"description": "Bad period"}},
+    summary="An indicator's stored and computed values for one period / Giá trị đã gửi và giá trị tính toán",
+)
+async def get_values(
+    request: Request,
+    code: str,
+    principal: Principal = Depends(require("read_data")),
+    period: str = Query(
+        max_length=40,
+        description="The period, e.g. 2026-10; an instant indicator also takes a day, "
+        "month, … (each subject's newest instant in it)",
+    ),
+    subject: str | None = Query(default=None, max_length=64, description="One subject (e.g. 40); all when absent"),
+) -> dict[str, Any]:
+    """Per subject: the stored value, the computed one (ratio from its parts, communes rolled up to the province),
+    the one chosen (stored wins), their difference and how many communes reported."""
+    try:
+        asked = parse_period(period)
+    except PeriodError as exc:
+        raise Problem(422, "invalid_period", value=period[:40]) from exc
+
+    def run() -> dict[str, Any]:
+        with parts(request).db.reading() as session:
+            row = catalog.get_indicator(session, principal, code)
+            if row is None:
+                raise Problem(404, "unknown_indicator", code=code[:80])
+            try:
+                return derived.indicator_values(session, row[0], asked, subject_code=subject)
+            except derived.UnknownSubject as exc:
+                raise Problem(404, "unknown_subject", code=str(subject)[:64]) from exc
+            except derived.PeriodMismatch as exc:
+                raise Problem(
+                    422,
+                    "period_type_mismatch",
+                    code=exc.code,
+                    expected_vi=translate(f"period.{exc.expected}", "vi"),
+                    expected_en=translate(f"period.{exc.expected}", "en"),
+                    given_vi=translate(f"period.{exc.given}", "vi"),
+                    given_en=translate(f"period.{exc.given}", "en"),
+                ) from exc
+
+    return await run_in_threadpool(run)
+
+
+@router.get(
+    "/indicators/{code}/versions",
+    response_model=IndicatorVersionsOut,
+    responses={404: {"description": "Unknown indicator"}},
+    summary="An indicator's current and past definitions / Các phiên bản định nghĩa của chỉ tiêu",
+)
+async def get_versions(
+    request: Request, code: str, principal: Principal = Depends(require("read_data"))
+) -> dict[str, Any]:
+    """The current and past definitions, newest first, with when each was in force and who loaded it."""
+
+    def run() -> dict[str, Any]:
+        with parts(request).db.reading() as session:
+            row = catalog.get_indicator(session, principal, code)
+            if row is None:
+                raise Problem(404, "unknown_indicator", code=code[:80])
+            return derived.indicator_versions(session, row[0])
 
     return await run_in_threadpool(run)

@@ -15,6 +15,7 @@ from cityops.catalog import service as catalog
 from cityops.catalog.models import Domain
 from cityops.geo.models import Subject
 from cityops.i18n import format_moment, format_number, translate
+from cityops.observations import derived
 from cityops.observations import service as observations
 from cityops.web.deps import language, optional_principal, parts
 from cityops.web.security import CSRF_COOKIE, csrf_token
@@ -78,14 +79,19 @@ def _home_rows(request: Request, principal: Principal) -> list[dict[str, Any]]:
         }
         province = session.scalar(select(Subject.id).where(Subject.kind == "province"))
         values: dict[str, dict[str, Any]] = {}
+        computed: dict[str, derived.DerivedValue] = {}
         if province is not None and rows:
             latest, _ = observations.latest(session, [row[0].id for row in rows], subject_ids=[province])
             values = {item["indicator"]: item for item in latest}
+            # Where the province sent nothing: its value computed from the parts or the communes, marked as such.
+            missing = [row[0] for row in rows if row[0].code not in values]
+            computed = derived.province_values(session, missing, province)
     return [
         {
             "indicator": indicator,
             "domain": domains.get(domain_code, (domain_code, domain_code)),
             "latest": values.get(indicator.code),
+            "computed": computed.get(indicator.code),
         }
         for indicator, domain_code, _owner in rows
     ]
