@@ -16,6 +16,12 @@ FILES = {
     "swagger-ui-dist/swagger-ui.css": "swagger-ui.css",
     "swagger-ui-dist/LICENSE": "swagger-ui.LICENSE.txt",
     "swagger-ui-dist/NOTICE": "swagger-ui.NOTICE.txt",
+    # Charts; the bundle includes zrender (BSD-3-Clause) and code derived from d3 (BSD-3-Clause).
+    "echarts/dist/echarts.min.js": "echarts.min.js",
+    "echarts/LICENSE": "echarts.LICENSE.txt",
+    "echarts/NOTICE": "echarts.NOTICE.txt",
+    "echarts/licenses/LICENSE-d3": "echarts.LICENSE-d3.txt",
+    "zrender/LICENSE": "zrender.LICENSE.txt",
     **{
         f"@fontsource/noto-sans/files/noto-sans-{subset}-{weight}-normal.woff2": f"noto-sans-{subset}-{weight}.woff2"
         for subset in ("latin", "latin-ext", "vietnamese")

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from sqlalchemy.orm import Session
@@ -100,6 +100,78 @@ def catalog_load(folder: Path | None) -> None:
     )
 
 
+@catalog.command("export")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "xlsx"]), default="json", show_default=True)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The file to write ('-' for standard output); default: cityops-catalog-<date>.<format> here.",
+)
+def catalog_export(fmt: str, output: Path | None) -> None:
+    """Export the whole catalog as JSON (the data files' shape), CSV or XLSX."""
+    from cityops.catalog.exchange import Format, export_catalog
+
+    with _database() as (_, database), database.reading() as session:
+        result = export_catalog(session, None, system_clock(), cast(Format, fmt))
+    if str(output) == "-":
+        sys.stdout.buffer.write(result.content)
+        return
+    target = output or Path(result.filename)
+    target.write_bytes(result.content)
+    click.echo(f"{result.indicators} indicators exported to {target}", err=True)
+
+
+@catalog.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Only show what would change; write nothing.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "csv", "xlsx"]), default=None, help="Default: by extension."
+)
+def catalog_import(file: Path, dry_run: bool, fmt: str | None) -> None:
+    """Import a catalog file (JSON, CSV or XLSX): every good row is applied, each bad one said why.
+
+    Indicators absent from the file are kept. Exits with 1 when the file is refused or any row is rejected.
+    """
+    from cityops.catalog.exchange import MAX_IMPORT_BYTES, Format, ImportRefused, import_catalog
+
+    if file.stat().st_size > MAX_IMPORT_BYTES:
+        raise click.ClickException(f"{file}: larger than {MAX_IMPORT_BYTES} bytes / lớn hơn {MAX_IMPORT_BYTES} byte")
+    content = file.read_bytes()
+    with _database() as (_, database):
+        try:
+            with database.reading() if dry_run else database.writing() as session:
+                report = import_catalog(
+                    session,
+                    accounts.Actor("cli"),
+                    system_clock(),
+                    content,
+                    filename=file.name,
+                    fmt=cast(Format | None, fmt),
+                    dry_run=dry_run,
+                )
+        except ImportRefused as refused:
+            vi, en = refused.messages()
+            raise click.ClickException(f"{vi}\n{en}") from refused
+    for item in report.outcomes:
+        if item.outcome == "unchanged":
+            continue
+        version = f"v{item.previous_version} → v{item.version}" if item.previous_version else f"v{item.version}"
+        click.echo(f"{item.outcome}\t{item.code}\t{version}\t{item.where.text('en')}")
+        for change in item.changes:
+            click.echo(f"\t{change.field}: {change.old!r} → {change.new!r}")
+    for rejection in report.rejected:
+        click.echo(
+            f"rejected\t{rejection.code or '-'}\t{rejection.where.text('en')}\t{rejection.field}\t"
+            f"{rejection.message_vi} / {rejection.message_en}"
+        )
+    vi, en = report.summary()
+    click.echo(vi)
+    click.echo(en)
+    if report.rejected:
+        sys.exit(1)
+
+
 @main.group()
 def geo() -> None:
     """Administrative units."""
@@ -121,6 +193,50 @@ def geo_load(province: str | None) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"administrative units: {count}; commune People's Committees created: {agencies_created}")
+
+
+@geo.group("places")
+def geo_places() -> None:
+    """The places registry: tourist sites, hospitals, schools, markets …"""
+
+
+@geo_places.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def geo_places_import(file: Path) -> None:
+    """Import places from a CSV (UTF-8, with a header) or GeoJSON (Point features) FILE; same code = update."""
+    from cityops.geo.places_file import PlaceFileError
+    from cityops.geo.service import import_places
+    from cityops.i18n import both
+
+    settings = _settings()
+    data = file.read_bytes()
+    try:
+        report = _run(
+            lambda session: import_places(
+                session,
+                accounts.Actor("cli"),
+                system_clock(),
+                data,
+                province_code=settings.province_code,
+                max_rows=settings.max_batch_items,
+            )
+        )
+    except PlaceFileError as exc:
+        vietnamese, english = both(f"problem.{exc.code}.detail", **exc.params)
+        raise click.ClickException(f"{file.name}: {vietnamese}\n{english}") from exc
+    for rejection in report.rejected:
+        place = f" ({rejection.place})" if rejection.place else ""
+        click.echo(f"row {rejection.row}{place}: {rejection.message_vi}\n    {rejection.message_en}")
+    counts = {
+        "received": report.received,
+        "accepted": report.accepted,
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "rejected": len(report.rejected),
+    }
+    for line in both("geo.places_import.summary", **counts):
+        click.echo(line)
 
 
 @main.group()

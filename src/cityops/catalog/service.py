@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import Select, func, or_, select
@@ -16,7 +18,8 @@ from cityops.accounts.models import Agency
 from cityops.accounts.roles import Principal
 from cityops.accounts.service import Actor, audit
 from cityops.catalog.models import Domain, Indicator, IndicatorVersion
-from cityops.catalog.schemas import AgencyDef, DomainFile, IndicatorDef, UnitDef
+from cityops.catalog.schemas import AgencyDef, DomainFile, IndicatorDef, TargetDef, ThresholdsDef, UnitDef
+from cityops.geo.models import Subject
 from cityops.i18n import fold
 
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
@@ -100,25 +103,60 @@ def _check_references(domains: list[DomainFile], units: dict[str, UnitDef], agen
     seen: dict[str, str] = {}
     for file in domains:
         for indicator in file.indicators:
-            name = f"{file.domain.code}.toml: indicator {indicator.code}"
             if indicator.code in seen:
+                name = f"{file.domain.code}.toml: indicator {indicator.code}"
                 raise CatalogError(f"{name}: field code: also defined in {seen[indicator.code]}")
             seen[indicator.code] = f"{file.domain.code}.toml"
-            if not indicator.code.startswith(file.domain.code + "."):
-                raise CatalogError(f"{name}: field code: must start with {file.domain.code}.")
-            if units and indicator.unit not in units:
-                raise CatalogError(f"{name}: field unit: unknown unit {indicator.unit!r}")
-            if agencies and indicator.owner not in agencies:
-                raise CatalogError(f"{name}: field owner: unknown agency {indicator.owner!r}")
     for file in domains:
         for indicator in file.indicators:
-            for field in ("numerator", "denominator"):
-                reference = getattr(indicator, field)
-                if reference and reference not in seen:
-                    raise CatalogError(
-                        f"{file.domain.code}.toml: indicator {indicator.code}: field {field}: "
-                        f"unknown indicator {reference!r}"
-                    )
+            problems = reference_problems(indicator, file.domain.code, units=units, agencies=agencies, indicators=seen)
+            if problems:
+                raise CatalogError(f"{file.domain.code}.toml: indicator {indicator.code}: {problems[0]}")
+
+
+@dataclass(frozen=True)
+class ReferenceProblem:
+    """A reference of an indicator that does not hold: the field, a reason code and the value referred to."""
+
+    field: str
+    reason: str  # code_prefix, unknown_unit, unknown_agency, unknown_indicator
+    value: str
+
+    def __str__(self) -> str:
+        what = {
+            "code_prefix": f"must start with {self.value}.",
+            "unknown_unit": f"unknown unit {self.value!r}",
+            "unknown_agency": f"unknown agency {self.value!r}",
+            "unknown_indicator": f"unknown indicator {self.value!r}",
+        }[self.reason]
+        return f"field {self.field}: {what}"
+
+
+def reference_problems(
+    indicator: IndicatorDef,
+    domain_code: str,
+    *,
+    units: Collection[str],
+    agencies: Collection[str],
+    indicators: Collection[str],
+) -> list[ReferenceProblem]:
+    """The checks beyond its shape an indicator passes (catalog files and imports alike).
+
+    The code starts with its domain; the unit and the owner agency exist (unchecked when none are given);
+    a ratio's numerator and denominator are known indicators.
+    """
+    problems: list[ReferenceProblem] = []
+    if not indicator.code.startswith(domain_code + "."):
+        problems.append(ReferenceProblem("code", "code_prefix", domain_code))
+    if units and indicator.unit not in units:
+        problems.append(ReferenceProblem("unit", "unknown_unit", indicator.unit))
+    if agencies and indicator.owner not in agencies:
+        problems.append(ReferenceProblem("owner", "unknown_agency", indicator.owner))
+    for field in ("numerator", "denominator"):
+        reference = getattr(indicator, field)
+        if reference and reference not in indicators:
+            problems.append(ReferenceProblem(field, "unknown_indicator", reference))
+    return problems
 
 
 def _definition(indicator: Indicator) -> dict[str, Any]:
@@ -194,19 +232,21 @@ def load_catalog(session: Session, actor: Actor, now: datetime, folder: Path = D
         session.flush()
         report.domains += 1
         for definition in file.indicators:
-            _upsert_indicator(session, actor, now, domain.id, definition, agency_ids, report)
+            outcome = upsert_indicator(session, actor, now, domain.id, definition, agency_ids)
+            setattr(report, f"indicators_{outcome}", getattr(report, f"indicators_{outcome}") + 1)
     return report
 
 
-def _upsert_indicator(
+def upsert_indicator(
     session: Session,
     actor: Actor,
     now: datetime,
     domain_id: int,
     definition: IndicatorDef,
     agency_ids: dict[str, int],
-    report: LoadReport,
-) -> None:
+    details: dict[str, Any] | None = None,
+) -> Literal["created", "updated", "unchanged"]:
+    """Create or update one indicator from its definition; a change is a new version, the old one kept, audited."""
     values: dict[str, Any] = {
         "domain_id": domain_id,
         "monitored_item": definition.monitored_item,
@@ -247,26 +287,11 @@ def _upsert_indicator(
                 **values,
             )
         )
-        report.indicators_created += 1
-        return
+        return "created"
     if _definition(indicator) == values:
-        report.indicators_unchanged += 1
-        return
-    session.add(
-        IndicatorVersion(
-            indicator_id=indicator.id,
-            version=indicator.version,
-            definition=_definition(indicator),
-            changed_at=now,
-            changed_by=actor.label,
-        )
-    )
-    for column, value in values.items():
-        setattr(indicator, column, value)
-    indicator.version += 1
-    indicator.updated_at, indicator.updated_by = now, actor.label
-    audit(session, actor, "indicator.update", "indicator", indicator.code, now, {"version": indicator.version})
-    report.indicators_updated += 1
+        return "unchanged"
+    _new_version(session, actor, now, indicator, values, details)
+    return "updated"
 
 
 def indicator_search_text(code: str, name_vi: str, name_en: str) -> str:
@@ -341,3 +366,178 @@ def indicator_out(indicator: Indicator, domain_code: str, owner_code: str | None
         "thresholds": indicator.thresholds,
         "version": indicator.version,
     }
+
+
+# --- editing targets and thresholds in the UI -------------------------------------------------------
+
+TARGET_YEARS = (2000, 2100)  # the years TargetDef accepts, so an edited catalog still loads and exports
+MAX_TARGETS = 100
+
+
+@dataclass(frozen=True)
+class EditProblem:
+    """One reason an edit was refused: the form field, a translation id and its parameters."""
+
+    field: str
+    message: str
+    params: dict[str, Any]
+
+
+class CatalogEditError(ValueError):
+    """An edit of targets or thresholds that breaks a rule; nothing was changed."""
+
+    def __init__(self, problems: list[EditProblem], *, status: int = 422) -> None:
+        super().__init__(", ".join(problem.message for problem in problems))
+        self.problems = problems
+        self.status = status
+
+
+@dataclass(frozen=True)
+class TargetIn:
+    """A target as a person typed it, parsed: the year, the value, and a subject code ("" for the province)."""
+
+    year: int
+    value: float
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What an edit did: the indicator's version after it, and whether anything changed."""
+
+    version: int
+    changed: bool
+
+
+def update_targets_and_thresholds(
+    session: Session,
+    principal: Principal,
+    actor: Actor,
+    now: datetime,
+    code: str,
+    *,
+    targets: list[TargetIn],
+    warning: float | None,
+    critical: float | None,
+    base_version: int,
+) -> EditResult:
+    """Replace an indicator's targets and thresholds, as a new version (the old one kept), audited.
+
+    `base_version` is the version the person saw: if someone changed the indicator since, nothing is written.
+    """
+    if not principal.can("manage_catalog"):
+        raise CatalogEditError([EditProblem("", "catalog.edit.forbidden", {})], status=403)
+    query = visible(_indicator_query().where(Indicator.code == code), principal).with_for_update(of=Indicator)
+    row: Any = session.execute(query).first()
+    if row is None:
+        raise CatalogEditError([EditProblem("", "catalog.edit.unknown", {"code": code[:80]})], status=404)
+    indicator: Indicator = row[0]
+    if indicator.version != base_version:
+        by = {"version": indicator.version, "by": indicator.updated_by, "at": indicator.updated_at}
+        raise CatalogEditError([EditProblem("", "catalog.edit.conflict", by)], status=409)
+    problems = _target_problems(session, indicator, targets) + _threshold_problems(indicator, warning, critical)
+    if problems:
+        raise CatalogEditError(problems)
+    values: dict[str, Any] = {
+        "targets": [
+            TargetDef(year=target.year, value=target.value, subject=target.subject).model_dump()
+            for target in sorted(targets, key=lambda target: (target.year, target.subject))
+        ],
+        "thresholds": ThresholdsDef(warning=warning, critical=critical).model_dump(),
+    }
+    before = {"targets": indicator.targets, "thresholds": indicator.thresholds}
+    if _same_targets(indicator.targets, values["targets"]) and indicator.thresholds == values["thresholds"]:
+        return EditResult(indicator.version, changed=False)
+    details = {"fields": sorted(key for key in values if before[key] != values[key]), "source": "ui", "before": before}
+    _new_version(session, actor, now, indicator, values, details)
+    return EditResult(indicator.version, changed=True)
+
+
+def _same_targets(stored: list[dict[str, Any]], new: list[dict[str, Any]]) -> bool:
+    def key(target: dict[str, Any]) -> tuple[int, str, float]:
+        return int(target["year"]), str(target.get("subject") or ""), float(target["value"])
+
+    return sorted(map(key, stored)) == sorted(map(key, new))
+
+
+def _within_range(indicator: Indicator, field: str, value: float) -> list[EditProblem]:
+    if not math.isfinite(value):
+        return [EditProblem(field, "catalog.edit.not_finite", {})]
+    if indicator.min_value is not None and value < indicator.min_value:
+        return [EditProblem(field, "catalog.edit.below_min", {"value": value, "min": indicator.min_value})]
+    if indicator.max_value is not None and value > indicator.max_value:
+        return [EditProblem(field, "catalog.edit.above_max", {"value": value, "max": indicator.max_value})]
+    return []
+
+
+def _target_problems(session: Session, indicator: Indicator, targets: list[TargetIn]) -> list[EditProblem]:
+    if len(targets) > MAX_TARGETS:
+        return [EditProblem("targets", "catalog.edit.too_many_targets", {"limit": MAX_TARGETS})]
+    codes = sorted({target.subject for target in targets if target.subject})
+    known = set(session.scalars(select(Subject.code).where(Subject.code.in_(codes)))) if codes else set()
+    problems: list[EditProblem] = []
+    seen: dict[tuple[int, str], int] = {}
+    low, high = TARGET_YEARS
+    for index, target in enumerate(targets):
+        where = f"targets.{index}"
+        if not low <= target.year <= high:
+            problems.append(EditProblem(f"{where}.year", "catalog.edit.year_range", {"low": low, "high": high}))
+        problems += _within_range(indicator, f"{where}.value", target.value)
+        if target.subject and target.subject not in known:
+            problems.append(EditProblem(f"{where}.subject", "catalog.edit.unknown_subject", {"code": target.subject}))
+        first = seen.setdefault((target.year, target.subject), index)
+        if first != index:
+            problems.append(
+                EditProblem(f"{where}.year", "catalog.edit.duplicate_target", {"year": target.year, "row": first + 1})
+            )
+    return problems
+
+
+def _threshold_problems(indicator: Indicator, warning: float | None, critical: float | None) -> list[EditProblem]:
+    given = {name: value for name, value in (("warning", warning), ("critical", critical)) if value is not None}
+    if given and indicator.direction == "neutral":
+        return [EditProblem(f"thresholds.{name}", "catalog.edit.neutral_thresholds", {}) for name in given]
+    problems: list[EditProblem] = []
+    for name, value in given.items():
+        problems += _within_range(indicator, f"thresholds.{name}", value)
+    if problems or warning is None or critical is None:
+        return problems
+    # The warning comes first on the way from good to bad: above the critical level when higher is better.
+    if indicator.direction == "higher_better" and warning < critical:
+        return [EditProblem("thresholds.warning", "catalog.edit.warning_below_critical", given)]
+    if indicator.direction == "lower_better" and warning > critical:
+        return [EditProblem("thresholds.warning", "catalog.edit.warning_above_critical", given)]
+    return []
+
+
+def _new_version(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    indicator: Indicator,
+    values: dict[str, Any],
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Keep the current definition as a past version, apply the new values as the next version, audit it."""
+    session.add(
+        IndicatorVersion(
+            indicator_id=indicator.id,
+            version=indicator.version,
+            definition=_definition(indicator),
+            changed_at=now,
+            changed_by=actor.label,
+        )
+    )
+    for column, value in values.items():
+        setattr(indicator, column, value)
+    indicator.version += 1
+    indicator.updated_at, indicator.updated_by = now, actor.label
+    audit(
+        session,
+        actor,
+        "indicator.update",
+        "indicator",
+        indicator.code,
+        now,
+        {"version": indicator.version, **(details or {})},
+    )

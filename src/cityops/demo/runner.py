@@ -27,6 +27,7 @@ from cityops.demo.simulator import IndicatorPlan, Simulator
 from cityops.feeds.models import Feed
 from cityops.feeds.service import create_feed
 from cityops.geo.models import Subject
+from cityops.geo.service import load_sample_places
 from cityops.settings import Settings
 from cityops.web.app import create_app
 
@@ -107,6 +108,7 @@ def provision(session: Session) -> tuple[dict[str, str], list[IndicatorPlan]]:
             session, DEMO_ACTOR, now, agency_code=agency, feed_codes=[feed_code], name=DEMO_KEY_NAME
         )
         keys[agency] = secret
+    load_sample_places(session, DEMO_ACTOR, now)  # the tourist sites of the map
     return keys, plans
 
 

@@ -119,6 +119,8 @@ def create_app(
     from cityops.accounts import api as accounts_api
     from cityops.accounts import pages as accounts_pages
     from cityops.catalog import api as catalog_api
+    from cityops.catalog import pages as catalog_pages
+    from cityops.geo import api as geo_api
     from cityops.observations import api as observations_api
     from cityops.web import pages as shell_pages
 
@@ -139,8 +141,10 @@ def create_app(
     for router in (
         observations_api.router,
         catalog_api.router,
+        geo_api.router,
         accounts_api.router,
         accounts_pages.router,
+        catalog_pages.router,
         shell_pages.router,
     ):
         app.include_router(router)
