@@ -11,6 +11,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 
 from cityops.accounts import service as accounts
 from cityops.accounts.models import Agency
@@ -220,6 +221,23 @@ def hcc_key(database: Database, clock: FrozenClock) -> AgencyKey:
         feed="hcc_igate",
         indicators=["hcc.ho_so_tiep_nhan", "hcc.ho_so_dung_han", "hcc.ty_le_dung_han"],
     )
+
+
+@contextmanager
+def catalog_restored(database: Database) -> Iterator[None]:
+    """Put every indicator's targets, thresholds and version back after a block that edits them."""
+    from cityops.catalog.models import Indicator, IndicatorVersion
+
+    columns = ("targets", "thresholds", "version", "updated_at", "updated_by")
+    with database.reading() as session:
+        before = {row.id: {c: getattr(row, c) for c in columns} for row in session.scalars(select(Indicator))}
+        versions = set(session.scalars(select(IndicatorVersion.id)))
+    yield
+    with database.writing() as session:
+        session.execute(delete(IndicatorVersion).where(IndicatorVersion.id.not_in(versions or {0})))
+        for row in session.scalars(select(Indicator)):
+            if {c: getattr(row, c) for c in columns} != before[row.id]:
+                session.execute(update(Indicator).where(Indicator.id == row.id).values(**before[row.id]))
 
 
 def count_rows(database: Database, table: str) -> int:

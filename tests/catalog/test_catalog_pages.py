@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 
 from cityops.accounts.models import AuditEntry
 from cityops.accounts.service import Actor
@@ -24,7 +24,7 @@ from cityops.clock import FrozenClock
 from cityops.db.engine import Database
 from cityops.geo.models import Subject
 from cityops.i18n import fold, format_moment
-from conftest import AgencyKey, login
+from conftest import AgencyKey, catalog_restored, login
 
 RATE = "hcc.ty_le_dung_han"  # higher is better, 0–100 %, targets 98 (2025) and 99 (2026), thresholds 95 / 90
 CPI = "ktxh.chi_so_gia_tieu_dung"  # lower is better, thresholds 104 / 105
@@ -89,16 +89,8 @@ def stored(database: Database, code: str) -> Indicator:
 @pytest.fixture
 def catalog_kept(database: Database) -> Iterator[None]:
     """Put every indicator's targets, thresholds and version back after a test that edits them."""
-    columns = ("targets", "thresholds", "version", "updated_at", "updated_by")
-    with database.reading() as session:
-        before = {row.id: {c: getattr(row, c) for c in columns} for row in session.scalars(select(Indicator))}
-        versions = set(session.scalars(select(IndicatorVersion.id)))
-    yield
-    with database.writing() as session:
-        session.execute(delete(IndicatorVersion).where(IndicatorVersion.id.not_in(versions or {0})))
-        for row in session.scalars(select(Indicator)):
-            if {c: getattr(row, c) for c in columns} != before[row.id]:
-                session.execute(update(Indicator).where(Indicator.id == row.id).values(**before[row.id]))
+    with catalog_restored(database):
+        yield
 
 
 def communes(database: Database, count: int) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ import pytest
 from cityops.catalog.service import read_catalog
 from cityops.demo.simulator import IndicatorPlan, Simulator, _recent_periods
 from cityops.geo.service import province_units
-from cityops.observations.periods import period_of
+from cityops.observations.periods import parse_period, period_of
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -29,14 +29,8 @@ def simulator() -> Simulator:
 
 def _province(simulator: Simulator, code: str, period_key: str | None = None) -> float:
     plan = simulator.by_code[code]
-    period = period_of(plan.period_type, NOW) if period_key is None else _period(plan.period_type, period_key)
+    period = period_of(plan.period_type, NOW) if period_key is None else parse_period(period_key)
     return simulator.values(plan, period, NOW, communes=True)["40"]
-
-
-def _period(period_type: str, key: str):  # type: ignore[no-untyped-def]
-    from cityops.observations.periods import parse_period
-
-    return parse_period(key)
 
 
 def test_every_default_indicator_gets_a_province_value_within_its_range(simulator: Simulator) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from test_browser import (  # noqa: F401 — fixtures shared with the shell's browser tests
     ARTIFACTS,
     LiveServer,
@@ -28,8 +28,9 @@ from test_browser import (  # noqa: F401 — fixtures shared with the shell's br
     watch,
 )
 
-from cityops.catalog.models import Indicator, IndicatorVersion
+from cityops.catalog.models import Indicator
 from cityops.geo.models import Subject
+from conftest import catalog_restored
 
 pytestmark = pytest.mark.browser
 
@@ -41,16 +42,8 @@ MONTHS = [f"2026-{month:02d}" for month in range(1, 11)]
 def catalog_kept(live_server: LiveServer) -> Iterator[None]:  # noqa: F811
     """Put the indicators' targets, thresholds and versions back after a test that edits them."""
     database = live_server.backend.database
-    columns = ("targets", "thresholds", "version", "updated_at", "updated_by")
-    with database.reading() as session:
-        before = {row.id: {c: getattr(row, c) for c in columns} for row in session.scalars(select(Indicator))}
-        versions = set(session.scalars(select(IndicatorVersion.id)))
-    yield
-    with database.writing() as session:
-        session.execute(delete(IndicatorVersion).where(IndicatorVersion.id.not_in(versions or {0})))
-        for row in session.scalars(select(Indicator)):
-            if {c: getattr(row, c) for c in columns} != before[row.id]:
-                session.execute(update(Indicator).where(Indicator.id == row.id).values(**before[row.id]))
+    with catalog_restored(database):
+        yield
 
 
 @pytest.fixture(scope="module")
