@@ -1,4 +1,4 @@
-"""The `cityops` command: serve, db, catalog, geo, agencies, feeds, users, keys, demo."""
+"""The `cityops` command: serve, worker, db, catalog, geo, agencies, feeds, users, keys, demo."""
 
 from __future__ import annotations
 
@@ -64,7 +64,50 @@ def serve(host: str, port: int) -> None:
     from cityops.web.app import create_app
 
     with _database() as (settings, database):
-        uvicorn.run(create_app(settings, database=database), host=host, port=port, log_level="info")
+        app = create_app(settings, database=database, worker=settings.embedded_worker)
+        uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@main.command()
+@click.option(
+    "--tick-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds between rounds (default: CITYOPS_WORKER_TICK_SECONDS, 10); keep it at 15 or less so that a late "
+    "feed is noticed within a minute.",
+)
+def worker(tick_seconds: float | None) -> None:
+    """Run the scheduled work until stopped (SIGTERM, Ctrl+C): lateness of feeds, due pulls, subscriptions.
+
+    Several workers may run at once (on PostgreSQL, on several machines): each piece of work is claimed by one.
+    """
+    import asyncio
+    import logging
+    import signal
+
+    from cityops.i18n import LANGUAGES, format_number, translate
+    from cityops.worker import Worker
+
+    # cityops' own messages at INFO; libraries only from WARNING (an HTTP client's request lines may hold a token).
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("cityops").setLevel(logging.INFO)
+    with _database() as (settings, database):
+        seconds = tick_seconds if tick_seconds is not None else settings.worker_tick_seconds
+
+        async def run() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signal_number in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signal_number, stop.set)
+            await Worker(database, system_clock, settings.resolved_secret_key).run(stop, seconds)
+
+        for language in LANGUAGES:
+            click.echo(translate("lateness.worker_started", language, seconds=format_number(seconds, language)))
+            if seconds > 15:
+                click.echo(translate("lateness.tick_too_slow", language, seconds=format_number(seconds, language)))
+        asyncio.run(run())
+        for language in LANGUAGES:
+            click.echo(translate("lateness.worker_stopped", language))
 
 
 @main.group()
@@ -269,7 +312,43 @@ def agencies_create(code: str, name_vi: str, name_en: str, kind: str, parent: st
 
 @main.group()
 def feeds() -> None:
-    """Feeds."""
+    """Feeds: agreed flows of data from agencies (kind, settings, cadence, what they cover)."""
+
+
+def _feeds_action(action: Callable[[Session, Settings], Any]) -> Any:
+    """Run one writing action on feeds; a refusal becomes its message in Vietnamese and English, exit code 1."""
+    from cityops.feeds.service import FeedError
+
+    with _database() as (settings, database):
+        try:
+            with database.writing() as session:
+                return action(session, settings)
+        except FeedError as exc:
+            raise click.ClickException(f"{exc.message_vi}\n{exc.message_en}") from exc
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def _settings_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    import json
+
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(
+            f"{path.name}: không đọc được tệp cấu hình JSON ({exc})\n{path.name}: cannot read the JSON settings ({exc})"
+        ) from exc
+    if not isinstance(settings, dict):
+        raise click.ClickException(
+            f"{path.name}: cấu hình phải là một đối tượng JSON\n{path.name}: the settings must be a JSON object"
+        )
+    return settings
+
+
+def _codes(values: tuple[str, ...]) -> list[str]:
+    return [code.strip() for value in values for code in value.split(",") if code.strip()]
 
 
 @feeds.command("create")
@@ -283,23 +362,152 @@ def feeds() -> None:
     help="An indicator code the feed supplies (repeat, or separate with commas).",
 )
 @click.option("--name", default="")
-def feeds_create(code: str, agency: str, indicators: tuple[str, ...], name: str) -> None:
+@click.option("--kind", default="push", show_default=True, help="Connector kind: push, http_pull, spreadsheet, mqtt.")
+@click.option("--cadence", default="", help='Expected cadence, e.g. "daily by 17:00" or "hằng tháng trước ngày 5".')
+@click.option("--grace", default=0, show_default=True, type=int, help="Grace period after each deadline, in minutes.")
+@click.option("--coverage", type=click.Choice(["province", "communes", "list"]), default="province", show_default=True)
+@click.option("--subject", "subjects", multiple=True, help="A subject code to cover (repeat, or separate with commas).")
+@click.option(
+    "--settings-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The kind's settings as a JSON file; its secrets are stored encrypted.",
+)
+@click.option("--poll-seconds", default=0, show_default=True, type=int, help="Scheduled kinds: seconds between pulls.")
+def feeds_create(
+    code: str,
+    agency: str,
+    indicators: tuple[str, ...],
+    name: str,
+    kind: str,
+    cadence: str,
+    grace: int,
+    coverage: str,
+    subjects: tuple[str, ...],
+    settings_file: Path | None,
+    poll_seconds: int,
+) -> None:
     """Create a feed: an agreed flow of data from one agency."""
     from cityops.feeds.service import create_feed
 
-    codes = [code_ for value in indicators for code_ in value.split(",") if code_.strip()]
-    feed = _run(
-        lambda session: create_feed(
+    codes = _codes(indicators)
+    given = _settings_file(settings_file)
+    feed = _feeds_action(
+        lambda session, settings: create_feed(
             session,
             accounts.Actor("cli"),
             system_clock(),
             code=code,
             agency_code=agency,
-            indicator_codes=[c.strip() for c in codes],
+            indicator_codes=codes,
             name=name,
+            kind=kind,
+            settings=given,
+            secret_key=settings.resolved_secret_key,
+            cadence=cadence,
+            grace_minutes=grace,
+            coverage=coverage,
+            subject_codes=_codes(subjects),
+            poll_seconds=poll_seconds,
         )
     )
     click.echo(f"feed created: {feed.code} ({len(codes)} indicators)")
+
+
+@feeds.command("list")
+def feeds_list() -> None:
+    """Every feed: code, agency, kind, cadence, grace, state, last run (never a secret)."""
+    from cityops.accounts.roles import Principal
+    from cityops.feeds import service
+
+    everyone = Principal(role="admin", label="cli")
+
+    def listing(session: Session, _settings: Settings) -> list[str]:
+        feeds_ = service.visible_feeds(session, everyone)
+        last = service.last_runs(session, [feed.id for feed in feeds_])
+        lines = []
+        for feed in feeds_:
+            out = service.feed_out(session, feed, "en", last.get(feed.id))
+            run = out["last_run"]
+            last_run = f"{run['status']} {run['started_at']}" if run else "never run"
+            secrets = f"secrets set: {','.join(out['secrets_set'])}" if out["secrets_set"] else "no secrets"
+            lines.append(
+                "\t".join(
+                    [
+                        feed.code,
+                        str(out["agency"]),
+                        feed.kind,
+                        feed.cadence or "-",
+                        f"grace {feed.grace_minutes} min",
+                        "paused" if feed.paused else "active",
+                        last_run,
+                        secrets,
+                    ]
+                )
+            )
+        return lines
+
+    for line in _feeds_action(listing):
+        click.echo(line)
+
+
+def _set_paused(code: str, paused: bool) -> None:
+    from cityops.feeds.service import update_feed
+
+    _feeds_action(
+        lambda session, _settings: update_feed(session, accounts.Actor("cli"), system_clock(), code, {"paused": paused})
+    )
+    click.echo(f"feed {'paused' if paused else 'resumed'}: {code}")
+
+
+@feeds.command("pause")
+@click.argument("code")
+def feeds_pause(code: str) -> None:
+    """Pause a feed: no scheduled pulls and no lateness until it resumes."""
+    _set_paused(code, True)
+
+
+@feeds.command("resume")
+@click.argument("code")
+def feeds_resume(code: str) -> None:
+    """Resume a paused feed."""
+    _set_paused(code, False)
+
+
+@feeds.command("run")
+@click.argument("code")
+def feeds_run(code: str) -> None:
+    """Run a scheduled feed's pull now (retrying transient errors); print the run. Exit code 1 when it failed."""
+    from cityops.connectors.runner import run_feed
+    from cityops.feeds import service
+    from cityops.i18n import LANGUAGES, translate
+
+    with _database() as (settings, database):
+        try:
+            with database.reading() as session:
+                feed = service.get_feed(session, code)
+                feed_id, kind = feed.id, feed.kind
+        except service.FeedError as exc:
+            raise click.ClickException(f"{exc.message_vi}\n{exc.message_en}") from exc
+        if not service.is_scheduled(kind):
+            message = (translate("problem.feed_not_pullable.detail", lang, feed=code, kind=kind) for lang in LANGUAGES)
+            raise click.ClickException("\n".join(message))
+        run = run_feed(database, feed_id, system_clock, settings.resolved_secret_key, trigger="manual")
+        with database.writing() as session:
+            service.audit_manual_run(
+                session, accounts.Actor("cli"), system_clock(), service.get_feed(session, code), run
+            )
+    click.echo(
+        f"run {run['id']}: {run['status']} — received {run['received']}, accepted {run['accepted']}, "
+        f"rejected {run['rejected']}, attempts {run['attempts']}"
+    )
+    if run["error"]:
+        error = run["error"]
+        click.echo(f"{error['code']} ({'retrying may help' if error['retryable'] else 'retrying will not help'})")
+        click.echo(error["message_vi"])
+        click.echo(error["message_en"])
+    if run["status"] == "failed":
+        sys.exit(1)
 
 
 @main.group()

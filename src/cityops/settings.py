@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = 15
     idempotency_hours: int = 24
     demo_interval_seconds: float = 10.0
+    demo_mqtt_broker: str = Field(default="127.0.0.1:1883", description="host:port of the demo's MQTT; empty: none.")
+    embedded_worker: bool = Field(default=True, description="Run the worker in `cityops serve` and `cityops demo`.")
+    worker_tick_seconds: float = Field(default=10.0, gt=0, description="Seconds between worker rounds (keep ≤ 15).")
 
     @cached_property
     def resolved_database_url(self) -> str:

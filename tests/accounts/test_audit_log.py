@@ -87,6 +87,10 @@ def test_feed_creation_is_audited(clock, database, admin) -> None:
         "code": "hcc_igate",
         "agency": "trung_tam_phuc_vu_hcc",
         "indicators": ["hcc.ho_so_tiep_nhan"],
+        "kind": "push",
+        "cadence": "",
+        "settings": {},
+        "secrets_set": [],
     }
 
 

@@ -1,4 +1,9 @@
-"""`cityops demo` on a fresh data directory: the app and the simulator, through the real API, over real HTTP."""
+"""`cityops demo` on a fresh data directory: the app and the simulator, through the real API, over real HTTP —
+every connector kind (push, http_pull from the simulated LGSP endpoint, spreadsheet uploads, MQTT when Mosquitto is
+there) and the agency that is always late, seen in the database and on the Data health page.
+
+The demo runs in its own process with the real clock: what it does in the background is waited for with a deadline.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,37 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from cityops.alerts.models import FIRING, Alert
+from cityops.catalog.models import Indicator
+from cityops.connectors.spreadsheet.models import COMMITTED, SpreadsheetUpload
+from cityops.db.engine import Database
 from cityops.demo.runner import DEMO_USERS
+from cityops.feeds.models import LATE, Feed, FeedExpectation
+from cityops.geo.models import Subject
+from cityops.observations.models import IngestBatch, Observation
+from conftest import service_missing
+
+BROKER = ("127.0.0.1", 1883)
+WAIT_SECONDS = 45.0
+LATE_FEED = "demo_trung_tam_kiem_soat_benh_tat_day"
+LGSP_FEED = "demo_trung_tam_phuc_vu_hcc_month_lgsp"
+T = TypeVar("T")
+
+
+@dataclass
+class Demo:
+    base_url: str
+    log_path: Path
+    db: Database
 
 
 def _free_port() -> int:
@@ -23,13 +52,27 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _broker_problem() -> str | None:
+    try:
+        with socket.create_connection(BROKER, timeout=3):
+            return None
+    except OSError as exc:
+        return str(exc)
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     data_dir = tmp_path_factory.mktemp("demo")
     port = _free_port()
     log_path = data_dir / "demo.log"
-    env = {**os.environ, "CITYOPS_DATA_DIR": str(data_dir)}
+    env = {
+        **os.environ,
+        "CITYOPS_DATA_DIR": str(data_dir),
+        "CITYOPS_DEMO_MQTT_BROKER": f"{BROKER[0]}:{BROKER[1]}",
+        "CITYOPS_WORKER_TICK_SECONDS": "1",  # pulls and lateness checked every second, not every ten
+    }
     env.pop("CITYOPS_DATABASE_URL", None)
+    env.pop("CITYOPS_EMBEDDED_WORKER", None)
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "cityops.cli", "demo", "--port", str(port), "--interval", "2"],
@@ -38,16 +81,29 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
             env=env,
         )
     base_url = f"http://127.0.0.1:{port}"
+    database = Database(f"sqlite:///{data_dir / 'cityops.db'}")
     try:
         deadline = time.monotonic() + 120
         while "sent the recent past" not in log_path.read_text():
             assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.5)
-        yield base_url, log_path
+        yield Demo(base_url, log_path, database)
     finally:
+        database.dispose()
         process.terminate()
         process.wait(timeout=20)
+
+
+def _eventually(check: Callable[[], T], what: str, demo: Demo) -> T:
+    """The first truthy answer of `check`, asked again until WAIT_SECONDS have passed."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        answer = check()
+        if answer:
+            return answer
+        assert time.monotonic() < deadline, f"{what} within {WAIT_SECONDS:.0f} s\n{demo.log_path.read_text()[-3000:]}"
+        time.sleep(0.5)
 
 
 def _logged_in(base_url: str, username: str, password: str) -> httpx.Client:
@@ -60,29 +116,63 @@ def _logged_in(base_url: str, username: str, password: str) -> httpx.Client:
     return client
 
 
+def _user(role: str) -> tuple[str, str]:
+    user = next(user for user in DEMO_USERS if user.role == role)
+    return user.username, user.password
+
+
 def _values(html: str) -> dict[str, str]:
     rows = re.findall(r'data-indicator="([^"]+)".*?class="num[^"]*value">([^<]*)<', html, flags=re.S)
     return dict(rows)
 
 
-def test_demo_prints_the_url_and_the_logins(demo: tuple[str, Path]) -> None:
-    base_url, log_path = demo
-    output = log_path.read_text()
-    assert f"{base_url}/" in output
+def _accepted_by_source(demo: Demo, source: str, feed_code: str | None = None) -> int:
+    with demo.db.reading() as session:
+        query = select(func.coalesce(func.sum(IngestBatch.accepted), 0)).where(IngestBatch.source == source)
+        if feed_code is not None:
+            query = query.where(IngestBatch.feed_id == select(Feed.id).where(Feed.code == feed_code).scalar_subquery())
+        return int(session.scalar(query) or 0)
+
+
+def _stored(demo: Demo, indicator: str, feed_kind: str) -> dict[str, int]:
+    """How many observations of an indicator each feed of a kind holds."""
+    with demo.db.reading() as session:
+        rows = session.execute(
+            select(Feed.code, func.count())
+            .select_from(Observation)
+            .join(Feed, Feed.id == Observation.feed_id)
+            .join(Indicator, Indicator.id == Observation.indicator_id)
+            .where(Indicator.code == indicator, Feed.kind == feed_kind)
+            .group_by(Feed.code)
+        )
+        return {code: count for code, count in rows}
+
+
+def test_demo_prints_the_url_the_logins_and_what_it_runs(demo: Demo) -> None:
+    output = demo.log_path.read_text()
+    assert f"{demo.base_url}/" in output
     for user in DEMO_USERS:
         assert user.username in output and user.password in output
+    assert re.search(r"simulated iGate/LGSP endpoint http://127\.0\.0\.1:\d+/lgsp/", output)
+    assert f"{LGSP_FEED} pulls thong-ke-thang" in output
+    assert "spreadsheet XLSX templates" in output
+    cdc = "Trung tâm Kiểm soát bệnh tật tỉnh Nghệ An (trung_tam_kiem_soat_benh_tat)"
+    assert f"late        on purpose: {cdc}, feed {LATE_FEED}" in output
+    assert ("mqtt        on: broker 127.0.0.1:1883" in output) == (_broker_problem() is None), output
 
 
-def test_home_page_shows_values_that_change_within_a_minute(demo: tuple[str, Path]) -> None:
-    base_url, _ = demo
-    leader = next(user for user in DEMO_USERS if user.role == "leader")
-    client = _logged_in(base_url, leader.username, leader.password)
+def test_home_page_shows_values_that_change_within_a_minute(demo: Demo) -> None:
+    client = _logged_in(demo.base_url, *_user("leader"))
     try:
         home = client.get("/")
         assert "Tổng quan" in home.text and "Hồ sơ tiếp nhận" in home.text
-        first = _values(home.text)
-        filled = {code: value for code, value in first.items() if value != "Chưa có dữ liệu"}
-        assert len(filled) >= 0.9 * len(first), "the simulator supplies nearly every indicator"
+
+        def nearly_all_filled() -> dict[str, str]:
+            values = _values(client.get("/partials/home-values").text)
+            filled = [value for value in values.values() if value != "Chưa có dữ liệu"]
+            return values if len(filled) >= 0.9 * len(values) else {}
+
+        first = _eventually(nearly_all_filled, "the simulator supplies nearly every indicator", demo)
         deadline = time.monotonic() + 60
         changed: set[str] = set()
         while not changed and time.monotonic() < deadline:
@@ -94,17 +184,108 @@ def test_home_page_shows_values_that_change_within_a_minute(demo: tuple[str, Pat
         client.close()
 
 
-def test_simulator_values_arrive_through_the_api_with_agency_keys(demo: tuple[str, Path]) -> None:
-    base_url, _ = demo
-    admin = next(user for user in DEMO_USERS if user.role == "admin")
-    client = _logged_in(base_url, admin.username, admin.password)
+def test_pushed_values_arrive_through_the_api_with_agency_keys(demo: Demo) -> None:
+    client = _logged_in(demo.base_url, *_user("admin"))
     try:
         audit = client.get("/api/v1/audit", params={"entity_type": "api_key", "limit": 200}).json()["items"]
         assert any(entry["action"] == "api_key.create" and entry["actor"] == "demo" for entry in audit)
-        latest = client.get("/api/v1/indicators/hcc.ho_so_tiep_nhan/latest", params={"subject_kind": "commune"})
+        latest = client.get("/api/v1/indicators/pakn.tiep_nhan/latest", params={"subject_kind": "commune"})
         assert latest.status_code == 200
         body = latest.json()
         assert body["total"] == 130, "every commune of Nghệ An has a value"
-        assert all(item["feed"] == "demo_trung_tam_phuc_vu_hcc" for item in body["items"])
+        assert all(item["feed"] == "demo_trung_tam_giam_sat_dieu_hanh_day" for item in body["items"])
     finally:
         client.close()
+    assert _accepted_by_source(demo, "push") > 0
+
+
+def test_public_service_figures_are_pulled_from_the_lgsp_endpoint(demo: Demo) -> None:
+    """The public-service centre pushes nothing: its iGate figures reach cityops by http_pull only."""
+    _eventually(lambda: _accepted_by_source(demo, "http_pull", LGSP_FEED), "an http_pull batch of the LGSP feed", demo)
+
+    def every_commune_this_month() -> bool:
+        with demo.db.reading() as session:
+            communes = session.scalar(
+                select(func.count(func.distinct(Observation.subject_id)))
+                .join(Subject, Subject.id == Observation.subject_id)
+                .join(Indicator, Indicator.id == Observation.indicator_id)
+                .join(Feed, Feed.id == Observation.feed_id)
+                .where(Indicator.code == "hcc.ho_so_tiep_nhan", Feed.code == LGSP_FEED, Subject.kind == "commune")
+            )
+        return communes == 130
+
+    _eventually(every_commune_this_month, "hcc.ho_so_tiep_nhan of every commune pulled", demo)
+    assert _stored(demo, "hcc.ho_so_tiep_nhan", "push") == {}, "nothing of the centre is pushed"
+    client = _logged_in(demo.base_url, *_user("admin"))
+    try:
+        latest = client.get("/api/v1/indicators/hcc.ho_so_tiep_nhan/latest", params={"subject_kind": "commune"})
+        assert {item["feed"] for item in latest.json()["items"]} == {LGSP_FEED}
+        feed = client.get(f"/api/v1/feeds/{LGSP_FEED}").json()
+        assert feed["kind"] == "http_pull" and feed["settings"]["token"] == "••••••"
+        assert feed["last_run"]["status"] == "ok", feed["last_run"]
+    finally:
+        client.close()
+
+
+def test_manual_subsystems_arrive_as_spreadsheet_uploads(demo: Demo) -> None:
+    """Socio-economic and tourism figures: templates filled in and uploaded, then committed, with the agency's key."""
+    assert _accepted_by_source(demo, "spreadsheet") > 0
+    assert _stored(demo, "ktxh.thu_ngan_sach", "spreadsheet") == {"demo_so_tai_chinh_month_province_xlsx": 12}
+    assert _stored(demo, "dulich.tong_luot_khach", "spreadsheet") == {"demo_so_vh_tt_dl_month_xlsx": 12}
+    assert set(_stored(demo, "dulich.co_so_luu_tru", "spreadsheet")) == {"demo_so_vh_tt_dl_instant_xlsx"}
+    assert _stored(demo, "ktxh.thu_ngan_sach", "push") == {}
+    with demo.db.reading() as session:
+        uploads = session.execute(
+            select(SpreadsheetUpload.state, SpreadsheetUpload.uploaded_by, SpreadsheetUpload.error_count)
+        ).all()
+    assert uploads and {state for state, _by, _errors in uploads} == {COMMITTED}
+    assert all(by.startswith("key:") for _state, by, _errors in uploads), "uploaded with the agency's key"
+    assert sum(errors for _state, _by, errors in uploads) == 0
+
+
+def test_the_late_agency_is_late_and_shown_on_the_data_health_page(demo: Demo) -> None:
+    def late_periods() -> int:
+        with demo.db.reading() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(FeedExpectation)
+                    .join(Feed, Feed.id == FeedExpectation.feed_id)
+                    .where(Feed.code == LATE_FEED, FeedExpectation.state == LATE)
+                )
+                or 0
+            )
+
+    assert _eventually(late_periods, "late periods of the late feed", demo) >= 2
+
+    def alert_firing() -> bool:
+        with demo.db.reading() as session:
+            alert = session.scalar(select(Alert).join(Feed, Feed.id == Alert.feed_id).where(Feed.code == LATE_FEED))
+            return alert is not None and alert.state == FIRING and alert.kind == "feed_late"
+
+    _eventually(alert_firing, "the late feed's alert firing", demo)
+    # Only the late agency's feed is late, every other on time; the health department's officer sees its CDC late.
+    seen: dict[str, dict[str, str]] = {}
+    for role in ("leader", "officer"):
+        client = _logged_in(demo.base_url, *_user(role))
+        try:
+            page = client.get("/data-health")
+            assert page.status_code == 200
+            seen[role] = dict(re.findall(r'data-feed="([^"]+)" data-state="([^"]+)"', page.text))
+        finally:
+            client.close()
+    states = seen["leader"]
+    assert states[LATE_FEED] in ("late", "down"), states
+    others = {code: state for code, state in states.items() if code != LATE_FEED}
+    assert len(others) >= 20 and set(others.values()) == {"on_time"}, others
+    assert seen["officer"][LATE_FEED] == states[LATE_FEED]
+
+
+def test_camera_counts_arrive_over_mqtt(demo: Demo) -> None:
+    problem = _broker_problem()
+    if problem is not None:
+        service_missing(f"Mosquitto at {BROKER[0]}:{BROKER[1]}", problem)
+    _eventually(lambda: _accepted_by_source(demo, "mqtt"), "an MQTT batch stored", demo)
+    stored = _eventually(lambda: _stored(demo, "antt.camera_truc_tuyen", "mqtt"), "camera counts over MQTT", demo)
+    assert set(stored) == {"demo_cong_an_tinh_instant_mqtt"}
+    assert _stored(demo, "antt.camera_truc_tuyen", "push") == {}

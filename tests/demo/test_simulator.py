@@ -76,3 +76,19 @@ def test_the_backfill_covers_a_year_of_months_and_three_school_years() -> None:
     assert [period.key for period in _recent_periods("month", NOW, 12)][-2:] == ["2026-10", "2026-11"]
     assert len(_recent_periods("month", NOW, 12)) == 12
     assert [period.key for period in _recent_periods("school_year", NOW, 3)] == ["2024-2025", "2025-2026", "2026-2027"]
+
+
+@pytest.mark.parametrize("period_key", ["2026-10", "2026-11", "2026-11-26"])
+def test_a_part_never_exceeds_its_whole_in_any_commune(simulator: Simulator, period_key: str) -> None:
+    """On-time dossiers ≤ dossiers resolved, online cameras ≤ cameras …: else the trust score "đúng" drops."""
+    period = parse_period(period_key)
+    checked = 0
+    for plan in simulator.plans:
+        if plan.aggregation != "ratio" or simulator.by_code[plan.numerator].period_type != period.type:
+            continue
+        parts = simulator.values(simulator.by_code[plan.numerator], period, NOW, communes=True)
+        wholes = simulator.values(simulator.by_code[plan.denominator], period, NOW, communes=True)
+        for subject, part in parts.items():
+            assert part <= wholes[subject], (plan.code, subject, part, wholes[subject])
+            checked += 1
+    assert checked > 130

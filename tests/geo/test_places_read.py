@@ -106,11 +106,12 @@ def test_anonymous_may_not_read_the_registry(client: TestClient, path: str) -> N
     assert client.get(path).status_code == 401
 
 
-def test_the_demo_loads_the_sample_places_once(database: Database) -> None:
-    from cityops.demo.runner import provision
+def test_the_demo_loads_the_sample_places_once(database: Database, clock: FrozenClock) -> None:
+    from cityops.demo.runner import Connections, provision
 
+    connections = Connections("http://127.0.0.1:9", "lgsp-token", None, "test")
     for _run in range(2):
         with database.writing() as session:
-            provision(session)
+            provision(session, clock(), interval=10, connections=connections, secret_key="test-secret-key")
     expected = sum(1 for line in SAMPLE_PLACES["40"].read_text(encoding="utf-8").splitlines()[1:] if line.strip())
     assert count_rows(database, "places") == expected

@@ -10,14 +10,15 @@ ROLES = ("admin", "operator", "leader", "officer", "handler", "public")
 PROVINCE_WIDE_ROLES = frozenset({"admin", "operator", "leader"})
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"read_data", "read_audit", "manage_accounts", "manage_catalog"}),
-    "operator": frozenset({"read_data", "manage_catalog"}),
+    "admin": frozenset({"read_data", "read_audit", "manage_accounts", "manage_catalog", "manage_feeds", "supply_data"}),
+    "operator": frozenset({"read_data", "manage_catalog", "manage_feeds", "supply_data"}),
     "leader": frozenset({"read_data"}),
-    "officer": frozenset({"read_data"}),
+    # An agency's officer supplies its data (uploads to its own agency's feeds) and watches its feeds' health.
+    "officer": frozenset({"read_data", "supply_data"}),
     "handler": frozenset({"read_data"}),
     "public": frozenset(),
     # An agency system's API key: reads what its agency may see, writes through its feeds.
-    "api_key": frozenset({"read_data", "write_observations"}),
+    "api_key": frozenset({"read_data", "write_observations", "supply_data"}),
 }
 
 

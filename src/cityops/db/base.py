@@ -57,7 +57,9 @@ class Base(DeclarativeBase):
 def import_all_models() -> None:
     """Import every domain's models so that Base.metadata knows every table."""
     from cityops.accounts import models as _accounts  # noqa: F401
+    from cityops.alerts import models as _alerts  # noqa: F401
     from cityops.catalog import models as _catalog  # noqa: F401
+    from cityops.connectors.spreadsheet import models as _spreadsheet  # noqa: F401
     from cityops.feeds import models as _feeds  # noqa: F401
     from cityops.geo import models as _geo  # noqa: F401
     from cityops.observations import models as _observations  # noqa: F401

@@ -1,17 +1,27 @@
 """`cityops demo`: provision demo users, feeds and keys, then serve the app while the simulator plays the agencies.
 
-1. create the demo users (once) and one feed per agency that owns indicators (once);
-2. revoke the previous run's simulator keys and create fresh ones (a key's secret is shown only once);
-3. start the web server, wait until it answers, backfill the recent past, then send the current period
-   every `interval` seconds until stopped.
+1. start the simulated iGate / LGSP endpoint (127.0.0.1, a free port) and look for an MQTT broker (a short
+   connection to CITYOPS_DEMO_MQTT_BROKER; without one the MQTT part is skipped and the cameras are pushed);
+2. create the demo users (once) and the demo's feeds — every connector kind, one agency late on purpose
+   (cityops.demo.feeds) — or bring existing ones in line with this run (the endpoint's address and token, MQTT on
+   or off);
+3. revoke the previous run's simulator keys and create fresh ones (a key's secret is shown only once);
+4. put the recent past on the LGSP endpoint, start the web server — whose embedded worker pulls the LGSP feeds,
+   listens to MQTT and watches lateness —, wait until it answers, backfill the recent past, then send the current
+   period every `interval` seconds until stopped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import httpx
 import uvicorn
@@ -21,11 +31,13 @@ from sqlalchemy.orm import Session
 from cityops.accounts import service as accounts
 from cityops.accounts.models import Agency, ApiKey, User
 from cityops.catalog.models import Indicator
-from cityops.clock import system_clock
+from cityops.clock import LOCAL_TZ, system_clock
 from cityops.db.engine import Database
-from cityops.demo.simulator import IndicatorPlan, Simulator
-from cityops.feeds.models import Feed
-from cityops.feeds.service import create_feed
+from cityops.demo import lgsp, sensors
+from cityops.demo.feeds import FeedPlan, plan_feeds, provision_feeds, with_feeds
+from cityops.demo.lgsp import LgspEndpoint
+from cityops.demo.sensors import CameraSensors
+from cityops.demo.simulator import UPLOAD_ROUNDS, IndicatorPlan, Simulator
 from cityops.geo.models import Subject
 from cityops.geo.service import load_sample_places
 from cityops.settings import Settings
@@ -33,6 +45,7 @@ from cityops.web.app import create_app
 
 DEMO_KEY_NAME = "demo simulator"
 DEMO_ACTOR = accounts.Actor("demo")
+WRITING_KINDS = ("push", "spreadsheet")  # the kinds the simulator sends through the API with an agency's key
 
 
 @dataclass(frozen=True)
@@ -52,29 +65,38 @@ DEMO_USERS = (
 )
 
 
-def provision(session: Session) -> tuple[dict[str, str], list[IndicatorPlan]]:
-    """Demo users and one feed per indicator-owning agency; fresh simulator keys. Returns keys and plans."""
-    now = system_clock()
+@dataclass(frozen=True)
+class Connections:
+    """Where this run's simulated systems are: the LGSP endpoint, and the MQTT broker when there is one."""
+
+    lgsp_url: str
+    lgsp_token: str
+    mqtt: tuple[str, int] | None
+    install: str  # tells this installation's MQTT topics and client ids from another's on the same broker
+
+
+@dataclass
+class Provisioned:
+    """What provisioning made: each agency's key, the indicators with their feeds, the feeds."""
+
+    keys: dict[str, str]
+    plans: list[IndicatorPlan]
+    feeds: list[FeedPlan]
+
+
+def install_id(settings: Settings) -> str:
+    """A short name of this installation (its data directory), stable from one run to the next."""
+    return hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:8]
+
+
+def indicator_plans(session: Session) -> list[IndicatorPlan]:
+    """What the simulator needs of every indicator that an agency owns."""
     agency_codes = dict(session.execute(select(Agency.id, Agency.code)).all())
-    for user in DEMO_USERS:
-        if session.scalar(select(User.id).where(User.username == user.username)) is None:
-            accounts.create_user(
-                session,
-                DEMO_ACTOR,
-                now,
-                username=user.username,
-                password=user.password,
-                role=user.role,
-                agency_code=user.agency,
-                full_name=user.full_name,
-            )
-    plans: list[IndicatorPlan] = []
-    owned: dict[str, list[str]] = {}
+    plans = []
     for indicator in session.scalars(select(Indicator).order_by(Indicator.code)):
         owner = agency_codes.get(indicator.owner_agency_id or -1)
         if owner is None:
             continue
-        owned.setdefault(owner, []).append(indicator.code)
         plans.append(
             IndicatorPlan(
                 indicator.code,
@@ -89,27 +111,68 @@ def provision(session: Session) -> tuple[dict[str, str], list[IndicatorPlan]]:
                 indicator.max_value,
             )
         )
-    for old in session.scalars(select(ApiKey).where(ApiKey.name == DEMO_KEY_NAME, ApiKey.revoked_at.is_(None))):
-        accounts.revoke_api_key(session, DEMO_ACTOR, now, old.prefix)
-    keys: dict[str, str] = {}
-    for agency, codes in owned.items():
-        feed_code = f"demo_{agency}"
-        if session.scalar(select(Feed.id).where(Feed.code == feed_code)) is None:
-            create_feed(
+    return plans
+
+
+def provision(
+    session: Session, now: datetime, *, interval: float, connections: Connections, secret_key: str
+) -> Provisioned:
+    """Demo users, the demo's feeds and fresh simulator keys; the sample places. Idempotent."""
+    for user in DEMO_USERS:
+        if session.scalar(select(User.id).where(User.username == user.username)) is None:
+            accounts.create_user(
                 session,
                 DEMO_ACTOR,
                 now,
-                code=feed_code,
-                agency_code=agency,
-                indicator_codes=codes,
-                name=f"Demo: {agency}",
+                username=user.username,
+                password=user.password,
+                role=user.role,
+                agency_code=user.agency,
+                full_name=user.full_name,
             )
+    indicators = indicator_plans(session)
+    feeds = plan_feeds(indicators, interval=interval, mqtt=connections.mqtt is not None)
+
+    def settings_of(feed: FeedPlan) -> dict[str, Any]:
+        if feed.kind == "http_pull":
+            return lgsp.feed_settings(connections.lgsp_url, connections.lgsp_token, feed.period_type, feed.indicators)
+        if feed.kind == "mqtt":
+            assert connections.mqtt is not None
+            host, port = connections.mqtt
+            return sensors.feed_settings(host, port, connections.install, feed.indicators)
+        if feed.kind == "spreadsheet":
+            return {"empty_cells": "skip"}  # a rate with nothing to divide by is left empty
+        return {}
+
+    provision_feeds(session, DEMO_ACTOR, now, feeds, settings_of, secret_key)
+    for old in session.scalars(select(ApiKey).where(ApiKey.name == DEMO_KEY_NAME, ApiKey.revoked_at.is_(None))):
+        accounts.revoke_api_key(session, DEMO_ACTOR, now, old.prefix)
+    writes: dict[str, list[str]] = {}
+    for feed in feeds:
+        if feed.kind in WRITING_KINDS:
+            writes.setdefault(feed.agency, []).append(feed.code)
+    keys: dict[str, str] = {}
+    for agency, codes in sorted(writes.items()):
         _key, secret = accounts.create_api_key(
-            session, DEMO_ACTOR, now, agency_code=agency, feed_codes=[feed_code], name=DEMO_KEY_NAME
+            session, DEMO_ACTOR, now, agency_code=agency, feed_codes=codes, name=DEMO_KEY_NAME
         )
         keys[agency] = secret
     load_sample_places(session, DEMO_ACTOR, now)  # the tourist sites of the map
-    return keys, plans
+    return Provisioned(keys, with_feeds(indicators, feeds), feeds)
+
+
+def find_broker(settings: Settings) -> tuple[tuple[str, int] | None, str]:
+    """The MQTT broker to use, or None with why not."""
+    try:
+        address = sensors.parse_address(settings.demo_mqtt_broker)
+    except ValueError as exc:
+        return None, str(exc)
+    if address is None:
+        return None, "CITYOPS_DEMO_MQTT_BROKER is empty"
+    problem = sensors.broker_problem(*address)
+    if problem is not None:
+        return None, f"no broker at {address[0]}:{address[1]} ({problem})"
+    return address, ""
 
 
 def _wait_until_up(base_url: str, stop: threading.Event, timeout: float = 60) -> bool:
@@ -129,15 +192,69 @@ def _simulate(simulator: Simulator, interval: float, stop: threading.Event, echo
         if not _wait_until_up(simulator.base_url, stop):
             echo("simulator: the server did not start")
             return
-        echo(f"simulator: sent the recent past, {simulator.backfill():,} values")
+        try:
+            sent = simulator.backfill()
+        except httpx.HTTPError as exc:
+            echo(f"simulator: the recent past could not be sent: {exc}")
+        else:
+            echo(
+                f"simulator: sent the recent past, {sent.accepted:,} values "
+                f"({sent.pushed:,} pushed, {sent.uploaded:,} in {sent.uploads} spreadsheets; "
+                f"{sent.lgsp_records:,} LGSP records, {sent.mqtt_messages} MQTT messages)"
+            )
         while not stop.wait(interval):
-            accepted = simulator.tick()
-            echo(f"simulator: round {simulator.ticks}, {accepted} values accepted")
-    except httpx.HTTPError as exc:
-        if not stop.is_set():
-            echo(f"simulator stopped: {exc}")
+            try:
+                done = simulator.tick()
+            except httpx.HTTPError as exc:  # one failed round does not end the demo
+                if not stop.is_set():
+                    echo(f"simulator: round {simulator.ticks} failed: {exc}")
+                continue
+            uploads = f", {done.uploaded} uploaded in {done.uploads} spreadsheets" if done.uploads else ""
+            echo(
+                f"simulator: round {simulator.ticks}, {done.accepted} values accepted ({done.pushed} pushed{uploads}; "
+                f"{done.lgsp_records} LGSP records, {done.mqtt_messages} MQTT messages)"
+            )
     finally:
         simulator.close()
+
+
+def _describe(
+    echo: Callable[[str], None],
+    base_url: str,
+    endpoint: LgspEndpoint,
+    provisioned: Provisioned,
+    silent_since: dict[str, datetime],
+    agency_names: dict[str, str],
+    mqtt: tuple[str, int] | None,
+    mqtt_problem: str,
+    install: str,
+) -> None:
+    """Say what this run simulates: each connector kind, and the agency that is late on purpose."""
+    feeds = provisioned.feeds
+    counts = Counter(feed.kind for feed in feeds)
+    echo(f"Feeds / nguồn dữ liệu: {len(feeds)} ({', '.join(f'{kind} {n}' for kind, n in sorted(counts.items()))})")
+    pulled = [feed for feed in feeds if feed.kind == "http_pull"]
+    if pulled:
+        echo(f"  http_pull   simulated iGate/LGSP endpoint {endpoint.base_url}{lgsp.BASE_PATH}/… (bearer token)")
+        for feed in pulled:
+            echo(f"              {feed.code} pulls {lgsp.RESOURCES[feed.period_type].name} every {feed.poll_seconds} s")
+    uploaded = sorted({feed.code for feed in feeds if feed.kind == "spreadsheet"})
+    if uploaded:
+        echo(f"  spreadsheet XLSX templates filled and uploaded every {UPLOAD_ROUNDS} rounds: {', '.join(uploaded)}")
+    if mqtt is not None:
+        topics = f"{sensors.topic_root(install)}/antt/camera/+"
+        listened = ", ".join(feed.code for feed in feeds if feed.kind == "mqtt")
+        echo(f"  mqtt        on: broker {mqtt[0]}:{mqtt[1]}, topic {topics} → {listened}")
+    else:
+        echo(f"  mqtt        off: {mqtt_problem}; MQTT skipped, the camera counts are pushed instead")
+    echo(f"  push        every other feed, through {base_url}/api/v1/observations with each agency's key")
+    for feed in feeds:
+        if feed.code in silent_since:
+            since = silent_since[feed.code].astimezone(LOCAL_TZ).strftime("%d/%m/%Y")
+            echo(
+                f"  late        on purpose: {agency_names.get(feed.agency, feed.agency)} ({feed.agency}), feed "
+                f"{feed.code} ({feed.cadence}) sends nothing from {since} on → {base_url}/data-health"
+            )
 
 
 def run_demo(
@@ -150,14 +267,37 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> None:
     """Serve the app and run the simulator beside it until interrupted."""
+    now = system_clock()
+    install = install_id(settings)
+    mqtt, mqtt_problem = find_broker(settings)
+    endpoint = LgspEndpoint(secrets.token_urlsafe(24), system_clock).start()
+    connections = Connections(endpoint.base_url, endpoint.token, mqtt, install)
     with database.writing() as session:
-        keys, plans = provision(session)
+        provisioned = provision(
+            session, now, interval=interval, connections=connections, secret_key=settings.resolved_secret_key
+        )
     with database.reading() as session:
         province = session.scalar(select(Subject.code).where(Subject.kind == "province"))
+        names = dict(session.execute(select(Subject.code, Subject.name_vi)).all())
         communes = list(session.scalars(select(Subject.code).where(Subject.kind == "commune").order_by(Subject.code)))
+        agency_names = dict(session.execute(select(Agency.code, Agency.name_vi)).all())
     assert province is not None
     base_url = f"http://{host}:{port}"
-    simulator = Simulator(base_url, keys, plans, province, communes, system_clock)
+    silent_since = {feed.code: since for feed in provisioned.feeds if (since := feed.silent_since(now)) is not None}
+    camera_sensors = CameraSensors(mqtt[0], mqtt[1], install) if mqtt is not None else None
+    simulator = Simulator(
+        base_url,
+        provisioned.keys,
+        provisioned.plans,
+        province,
+        communes,
+        system_clock,
+        lgsp=endpoint,
+        sensors=camera_sensors,
+        silent_since=silent_since,
+        names=names,
+    )
+    simulator.prime()  # the endpoint has the recent past before the first pull
     stop = threading.Event()
     worker = threading.Thread(
         target=_simulate, args=(simulator, interval, stop, echo), daemon=True, name="cityops-simulator"
@@ -167,12 +307,17 @@ def run_demo(
     for user in DEMO_USERS:
         echo(f"  {user.username:10s} {user.password:20s} {user.role}")
     echo(f"Data: {settings.data_dir.resolve()}  ·  API: {base_url}/api/docs  ·  Ctrl+C to stop")
+    _describe(echo, base_url, endpoint, provisioned, silent_since, agency_names, mqtt, mqtt_problem, install)
+    if not settings.embedded_worker:
+        echo("  (CITYOPS_EMBEDDED_WORKER is off: run `cityops worker` beside the demo for pulls, MQTT and lateness)")
     worker.start()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, database=database), host=host, port=port, log_level="warning")
-    )
+    app = create_app(settings, database=database, worker=settings.embedded_worker)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     try:
         server.run()
     finally:
         stop.set()
         worker.join(timeout=10)
+        endpoint.stop()
+        if camera_sensors is not None:
+            camera_sensors.close()

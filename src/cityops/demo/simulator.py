@@ -1,8 +1,12 @@
-"""The simulator: plays each agency of the province, sending realistic values through the real API.
+"""The simulator: plays each agency of the province, sending realistic values the way each agency's system would.
 
-Each agency owns some indicators (the catalog says which); the simulator holds one API key per agency and
-posts batches to POST /api/v1/observations exactly as an agency system would. Values follow the typical
-magnitudes in data/magnitudes.toml, with seasons, noise, commune shares and month-to-date growth.
+Each agency owns some indicators (the catalog says which) and supplies them through a feed (cityops.demo.feeds
+says which kind): most push batches to POST /api/v1/observations with the agency's key; the public-service centre's
+figures wait on a simulated iGate / LGSP endpoint for an http_pull feed to fetch; the manual subsystems
+(socio-economic, tourism) fill in their feed's spreadsheet template and upload it; the camera recorders publish
+on MQTT when a broker is there. Values follow the typical magnitudes in data/magnitudes.toml, with seasons, noise,
+commune shares and month-to-date growth; a part (on-time dossiers) never exceeds its whole (dossiers resolved).
+One feed may be kept silent from a moment on: the agency that is always late.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import math
 import random
 import tomllib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,17 +25,24 @@ from typing import Any
 import httpx
 
 from cityops.clock import LOCAL_TZ
+from cityops.connectors.spreadsheet.template import period_label
+from cityops.demo import lgsp as lgsp_format
+from cityops.demo.lgsp import LgspEndpoint
+from cityops.demo.sensors import CameraSensors
+from cityops.demo.uploads import Report, upload_reports
 from cityops.observations.periods import Period, parse_period, period_of
 
 MAGNITUDES_FILE = Path(__file__).parent / "data" / "magnitudes.toml"
 NON_INTEGER_UNITS = frozenset({"percent", "percent_change", "ty_dong", "trieu_usd", "chi_so"})
 BACKFILL = {"month": 12, "quarter": 6, "year": 3, "school_year": 3, "day": 14, "instant": 1}
 BATCH_SIZE = 2000
+COMMUNE_ROUNDS = 5  # pushed and published commune figures every fifth round (province figures every round)
+UPLOAD_ROUNDS = 5  # spreadsheets uploaded every fifth round
 
 
 @dataclass(frozen=True)
 class IndicatorPlan:
-    """What the simulator needs to know of one indicator."""
+    """What the simulator needs to know of one indicator, and how it travels."""
 
     code: str
     owner: str
@@ -43,6 +54,8 @@ class IndicatorPlan:
     denominator: str = ""
     min_value: float | None = None
     max_value: float | None = None
+    feed: str = ""  # the feed that carries it ("" = the key's first feed that may)
+    kind: str = "push"  # push, http_pull (through the LGSP endpoint), spreadsheet or mqtt
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,31 @@ class Magnitude:
     share: float = 1.0
     noise: float = 0.05
     season: str = ""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One value the simulator produced: an indicator's, for a subject and a period."""
+
+    plan: IndicatorPlan
+    period: Period
+    subject: str
+    value: float
+
+
+@dataclass
+class Round:
+    """What one round sent: values accepted by the API (pushed or uploaded), records and messages published."""
+
+    pushed: int = 0
+    uploaded: int = 0
+    uploads: int = 0
+    lgsp_records: int = 0
+    mqtt_messages: int = 0
+
+    @property
+    def accepted(self) -> int:
+        return self.pushed + self.uploaded
 
 
 def load_magnitudes(path: Path = MAGNITUDES_FILE) -> dict[str, Magnitude]:
@@ -78,9 +116,14 @@ def _season(kind: str, period: Period) -> float:
     return 1.0
 
 
+def _plain(value: float) -> float | int:
+    """A whole number as an int (512, not 512.0), as agency systems write counts."""
+    return int(value) if float(value).is_integer() else value
+
+
 @dataclass
 class Simulator:
-    """Generates and sends the values of every agency."""
+    """Generates the values of every agency and sends each the way its feed receives it."""
 
     base_url: str
     keys: dict[str, str]
@@ -90,9 +133,16 @@ class Simulator:
     clock: Callable[[], datetime]
     magnitudes: dict[str, Magnitude] = field(default_factory=load_magnitudes)
     rng: random.Random = field(default_factory=random.Random)
+    lgsp: LgspEndpoint | None = None
+    sensors: CameraSensors | None = None
+    # Feed code → the start from which its periods are never sent (the agency that is always late).
+    silent_since: dict[str, datetime] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # subject names, for the LGSP records
     sent: int = 0
     rejected: int = 0
     ticks: int = 0
+    primed: bool = False
+    primed_records: int = 0
 
     def __post_init__(self) -> None:
         self.by_code = {plan.code: plan for plan in self.plans}
@@ -123,6 +173,12 @@ class Simulator:
         span = (period.end - period.start).total_seconds()
         return max(0.02, (now - period.start).total_seconds() / span)
 
+    def _whole_of(self, plan: IndicatorPlan) -> IndicatorPlan | None:
+        """The commune-level indicator this one is a part of (on-time dossiers of dossiers resolved), if any."""
+        spec = self.magnitudes.get(plan.code)
+        whole = self.by_code.get(spec.share_of) if spec is not None and spec.share_of else None
+        return whole if whole is not None and whole.subject_level == "commune" else None
+
     def values(
         self, plan: IndicatorPlan, period: Period, now: datetime, *, communes: bool, live: float = 0.0
     ) -> dict[str, float]:
@@ -150,27 +206,102 @@ class Simulator:
         else:
             scale = total / (sum(shares.values()) or 1)
             result = {code: round(share * scale, 2) for code, share in shares.items()}
+        whole = self._whole_of(plan)
+        if whole is not None:
+            # Shares are drawn apart for each indicator: a commune's part must still not exceed its whole.
+            wholes = self.values(whole, period, now, communes=True, live=live)
+            result = {code: min(value, wholes.get(code, value)) for code, value in result.items()}
         result[self.province] = sum(result.values()) if plan.aggregation in ("sum", "last") else total
         return result
 
-    # --- sending --------------------------------------------------------------------------------------
+    def _cells(
+        self,
+        plans: Iterable[IndicatorPlan],
+        periods_of: Callable[[IndicatorPlan], list[Period]],
+        now: datetime,
+        *,
+        communes: bool,
+        live: float,
+    ) -> Iterator[Cell]:
+        for plan in plans:
+            silent_from = self.silent_since.get(plan.feed)
+            for period in periods_of(plan):
+                if silent_from is not None and period.start >= silent_from:
+                    continue
+                for subject, value in self.values(plan, period, now, communes=communes, live=live).items():
+                    if plan.max_value is not None:
+                        value = min(value, plan.max_value)
+                    yield Cell(plan, period, subject, value)
 
-    def _items(
-        self, plan: IndicatorPlan, period: Period, now: datetime, communes: bool, live: float
-    ) -> Iterable[dict[str, Any]]:
-        key = period.key if period.type != "instant" else now.astimezone(LOCAL_TZ).isoformat(timespec="seconds")
-        for subject, value in self.values(plan, period, now, communes=communes, live=live).items():
-            if plan.max_value is not None:
-                value = min(value, plan.max_value)
-            yield {
-                "indicator": plan.code,
-                "subject": subject,
-                "period": key,
-                "value": value,
-                "source_ref": f"demo:{plan.owner}",
+    def _of_kind(self, kind: str) -> list[IndicatorPlan]:
+        return [plan for plan in self.plans if plan.kind == kind]
+
+    # --- one round ------------------------------------------------------------------------------------
+
+    def prime(self) -> int:
+        """Put the recent past on the LGSP endpoint (before the first pull); returns how many records."""
+        self.primed = True
+        if self.lgsp is None:
+            return 0
+        now = self.clock()
+        self.primed_records = self._publish_lgsp(
+            self._cells(self._of_kind("http_pull"), _backfill_periods(now), now, communes=True, live=0.0), now
+        )
+        return self.primed_records
+
+    def backfill(self) -> Round:
+        """Send the recent past of every indicator: a year of months, quarters, years, two weeks of days."""
+        now = self.clock()
+        result = Round()
+        if not self.primed:
+            self.prime()
+        result.lgsp_records = self.primed_records
+        periods = _backfill_periods(now)
+        result.pushed = self._push(self._cells(self._of_kind("push"), periods, now, communes=True, live=0.0), now)
+        self._upload(periods, now, live=0.0, result=result)
+        result.mqtt_messages = self._publish_mqtt(now, live=0.0)
+        return result
+
+    def tick(self) -> Round:
+        """Send the current period: province figures every round, commune figures every fifth round,
+        spreadsheets every fifth round, camera readings every round."""
+        now = self.clock()
+        communes = self.ticks % COMMUNE_ROUNDS == 0
+        uploads = self.ticks % UPLOAD_ROUNDS == UPLOAD_ROUNDS - 1
+        self.ticks += 1
+        live = self.rng.gauss(0, 0.3)
+        result = Round()
+        current = _current_periods(now)
+        result.pushed = self._push(self._cells(self._of_kind("push"), current, now, communes=communes, live=live), now)
+        if self.lgsp is not None:
+            cells = self._cells(self._of_kind("http_pull"), current, now, communes=communes, live=live)
+            result.lgsp_records = self._publish_lgsp(cells, now)
+        if uploads:
+            self._upload(current, now, live=live, result=result)
+        result.mqtt_messages = self._publish_mqtt(now, live=live)
+        return result
+
+    # --- how each kind travels ------------------------------------------------------------------------
+
+    def _push(self, cells: Iterable[Cell], now: datetime) -> int:
+        """POST /api/v1/observations with each agency's key, in batches."""
+        items_by_agency: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for cell in cells:
+            period = (
+                cell.period.key
+                if cell.period.type != "instant"
+                else now.astimezone(LOCAL_TZ).isoformat(timespec="seconds")
+            )
+            item: dict[str, Any] = {
+                "indicator": cell.plan.code,
+                "subject": cell.subject,
+                "period": period,
+                "value": cell.value,
+                "source_ref": f"demo:{cell.plan.owner}",
             }
-
-    def _send(self, items_by_agency: dict[str, list[dict[str, Any]]]) -> int:
+            if cell.plan.feed:
+                item["feed"] = cell.plan.feed
+            items_by_agency[cell.plan.owner].append(item)
         accepted = 0
         for agency, items in items_by_agency.items():
             key = self.keys.get(agency)
@@ -189,26 +320,81 @@ class Simulator:
         self.sent += accepted
         return accepted
 
-    def backfill(self) -> int:
-        """Send the recent past of every indicator: a year of months, quarters, years, two weeks of days."""
-        now = self.clock()
-        items: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for plan in self.plans:
-            for period in _recent_periods(plan.period_type, now, BACKFILL[plan.period_type]):
-                items[plan.owner].extend(self._items(plan, period, now, communes=True, live=0.0))
-        return self._send(items)
+    def _publish_lgsp(self, cells: Iterable[Cell], now: datetime) -> int:
+        """Each unit's figures of a period as one record of the LGSP endpoint (a missing rate as null)."""
+        assert self.lgsp is not None
+        fields: dict[str, list[str]] = defaultdict(list)  # period type → every indicator's field
+        records: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for cell in cells:
+            resource = lgsp_format.RESOURCES[cell.period.type]
+            text = lgsp_format.period_text(cell.period, now)
+            record = records.setdefault(
+                (cell.period.type, text, cell.subject),
+                {"maDonVi": cell.subject, "tenDonVi": self.names.get(cell.subject, ""), resource.period_field: text},
+            )
+            record[lgsp_format.field_name(cell.plan.code)] = _plain(cell.value)
+        for plan in self._of_kind("http_pull"):
+            fields[plan.period_type].append(lgsp_format.field_name(plan.code))
+        published = 0
+        by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for (period_type, _text, _subject), record in records.items():
+            by_type[period_type].append({name: None for name in fields[period_type]} | record)
+        for period_type, batch in by_type.items():
+            published += self.lgsp.publish(period_type, batch)
+        return published
 
-    def tick(self) -> int:
-        """Send the current period: province figures every round, commune figures every fifth round."""
-        now = self.clock()
-        communes = self.ticks % 5 == 0
-        self.ticks += 1
-        live = self.rng.gauss(0, 0.3)
-        items: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for plan in self.plans:
-            period = period_of(plan.period_type, now)
-            items[plan.owner].extend(self._items(plan, period, now, communes=communes, live=live))
-        return self._send(items)
+    def _upload(
+        self, periods_of: Callable[[IndicatorPlan], list[Period]], now: datetime, *, live: float, result: Round
+    ) -> None:
+        """Each spreadsheet feed's template, filled in for its periods, uploaded and committed with the agency's key."""
+        by_feed: dict[str, list[IndicatorPlan]] = defaultdict(list)
+        for plan in self._of_kind("spreadsheet"):
+            by_feed[plan.feed].append(plan)
+        for feed, plans in sorted(by_feed.items()):
+            key = self.keys.get(plans[0].owner)
+            if key is None:
+                continue
+            reports: dict[str, dict[str, dict[str, float]]] = {}
+            first_period = ""
+            for cell in self._cells(plans, periods_of, now, communes=True, live=live):
+                if cell.period.type == "instant":
+                    label = now.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+                else:
+                    label = period_label(cell.period.key)
+                    first_period = first_period or cell.period.key
+                reports.setdefault(label, {}).setdefault(cell.subject, {})[cell.plan.code] = cell.value
+            if not reports:
+                continue
+            ordered: list[Report] = list(reports.items())
+            uploaded = upload_reports(self._http, key, feed, ordered, template_period=first_period)
+            result.uploads += 1
+            result.uploaded += uploaded.accepted
+            self.rejected += uploaded.errors
+        self.sent += result.uploaded
+
+    def _publish_mqtt(self, now: datetime, *, live: float) -> int:
+        """Each commune's camera recorder publishes its readings."""
+        if self.sensors is None:
+            return 0
+        readings: dict[str, dict[str, float]] = defaultdict(dict)
+        for cell in self._cells(self._of_kind("mqtt"), _current_periods(now), now, communes=True, live=live):
+            if cell.subject != self.province:
+                readings[cell.subject][cell.plan.code] = _plain(cell.value)
+        return self.sensors.publish(now, readings)
+
+
+def _current_periods(now: datetime) -> Callable[[IndicatorPlan], list[Period]]:
+    def periods(plan: IndicatorPlan) -> list[Period]:
+        return [period_of(plan.period_type, now)]
+
+    return periods
+
+
+def _backfill_periods(now: datetime) -> Callable[[IndicatorPlan], list[Period]]:
+    def periods(plan: IndicatorPlan) -> list[Period]:
+        return _recent_periods(plan.period_type, now, BACKFILL[plan.period_type])
+
+    return periods
 
 
 def _apportion(total: int, shares: dict[str, float]) -> dict[str, float]:

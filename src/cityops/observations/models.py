@@ -19,10 +19,35 @@ class IngestBatch(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    # The feed it came through when there was one (a connector's run, a key bound to a single feed).
+    feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"), index=True)
+    source: Mapped[str] = mapped_column(String(32), default="push")  # the connector kind
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     item_count: Mapped[int] = mapped_column(Integer, default=0)
     accepted: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    replaced: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IngestRejection(Base):
+    """One item of a batch that was not stored, and why — the rows that lower a feed's "đúng" score."""
+
+    __tablename__ = "ingest_rejections"
+    __table_args__ = (Index("ix_ingest_rejections_feed_received", "feed_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id", ondelete="CASCADE"), index=True)
+    feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))
+    indicator_id: Mapped[int | None] = mapped_column(ForeignKey("indicators.id", ondelete="SET NULL"))
+    item_index: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(64), default="")
+    message_vi: Mapped[str] = mapped_column(Text, default="")
+    message_en: Mapped[str] = mapped_column(Text, default="")
+    item: Mapped[str] = mapped_column(Text, default="")  # the item as sent (JSON, cut to 1,000 characters)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Observation(Base):

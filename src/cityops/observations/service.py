@@ -30,11 +30,19 @@ from sqlalchemy.orm import Session
 from cityops.accounts.roles import Principal
 from cityops.catalog.models import Indicator
 from cityops.db.engine import Database
+from cityops.feeds import lateness
+from cityops.feeds import service as feeds_service
 from cityops.feeds.models import Feed
 from cityops.feeds.service import feed_indicator_map
 from cityops.geo.models import Subject
 from cityops.i18n import both, translate
-from cityops.observations.models import IdempotencyRecord, IngestBatch, Observation, ObservationHistory
+from cityops.observations.models import (
+    IdempotencyRecord,
+    IngestBatch,
+    IngestRejection,
+    Observation,
+    ObservationHistory,
+)
 from cityops.observations.periods import Period, PeriodError, parse_period
 
 ITEM_FIELDS = frozenset({"indicator", "subject", "period", "value", "null_reason", "dimensions", "source_ref", "feed"})
@@ -64,6 +72,9 @@ class Rejection:
     message_vi: str
     message_en: str
     field: str | None = None
+    # What was sent, when a connector refused it before ingest (a record it could not map, a bad message):
+    # kept in ingest_rejections beside the reason, so an officer sees the row that failed.
+    record: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,7 +127,8 @@ class _IndicatorInfo:
 
 def _reject(index: int, error: str, field_name: str | None = None, **params: Any) -> Rejection:
     vi, en = both(f"item.{error}", **params)
-    return Rejection(index, error, vi, en, field_name)
+    # A message quoting what was sent must not carry NUL on to PostgreSQL (rejections and runs are stored).
+    return Rejection(index, error, _no_nul(vi), _no_nul(en), field_name)
 
 
 def canonical_dimensions(dimensions: dict[str, str]) -> str:
@@ -244,6 +256,25 @@ class _Validator:
             "null_reason": null_reason,
             "source_ref": source_ref,
         }
+
+    def feed_of(self, item: Any, default: int | None) -> int | None:
+        """The feed an item (kept or rejected) belongs to, as far as can be told."""
+        if isinstance(item, dict):
+            requested = item.get("feed")
+            if isinstance(requested, str) and requested in self.feed_codes:
+                return self.feed_codes[requested]
+            code = item.get("indicator")
+            indicator = self.indicators.get(code) if isinstance(code, str) else None
+            if indicator is not None and self.feeds_by_indicator.get(indicator.id):
+                return self.feeds_by_indicator[indicator.id][0]
+        return default
+
+    def indicator_of(self, item: Any) -> int | None:
+        """The indicator id of an item, when it names a known one."""
+        if isinstance(item, dict) and isinstance(item.get("indicator"), str):
+            indicator = self.indicators.get(item["indicator"])
+            return indicator.id if indicator else None
+        return None
 
     def _period(self, text: str) -> Period:
         # A batch holds few distinct periods: parse each once.
@@ -436,23 +467,89 @@ def _stored_answer(
     return record.status_code, record.response_body.encode()
 
 
+def ingest_items(
+    db: Database,
+    principal: Principal,
+    items: Sequence[Any],
+    now: datetime,
+    *,
+    source: str,
+    feed_id: int | None = None,
+    pre_rejected: Sequence[Rejection] = (),
+    session: Session | None = None,
+) -> IngestResult:
+    """Validate and store items a connector brought (with the records it could not map); one transaction.
+
+    Each pre-rejected record (Rejection.record) is kept with its reason. With a session, the items are stored in
+    that transaction (the caller's, which records its own state with them).
+    """
+    if session is not None:
+        return _ingest_in(
+            session,
+            db.dialect,
+            principal,
+            items,
+            now,
+            source=source,
+            feed_id=feed_id,
+            pre_rejected=pre_rejected,
+        )
+    with db.writing() as own_session:
+        return _ingest_in(
+            own_session,
+            db.dialect,
+            principal,
+            items,
+            now,
+            source=source,
+            feed_id=feed_id,
+            pre_rejected=pre_rejected,
+        )
+
+
+def validate_items(
+    session: Session, principal: Principal, items: Sequence[Any], now: datetime
+) -> list[Rejection | None]:
+    """Check items as ingest would, storing nothing: for each item, None when it would be kept, else why not."""
+    validator = _Validator(session, principal, items, now)
+    outcomes: list[Rejection | None] = []
+    for index, item in enumerate(items):
+        outcome = validator.check(index, item)
+        outcomes.append(outcome if isinstance(outcome, Rejection) else None)
+    return outcomes
+
+
 def _ingest_in(
-    session: Session, dialect: str, principal: Principal, items: Sequence[Any], now: datetime
+    session: Session,
+    dialect: str,
+    principal: Principal,
+    items: Sequence[Any],
+    now: datetime,
+    *,
+    source: str = "push",
+    feed_id: int | None = None,
+    pre_rejected: Sequence[Rejection] = (),
 ) -> IngestResult:
     validator = _Validator(session, principal, items, now)
     rows: list[dict[str, Any]] = []
-    rejected: list[Rejection] = []
+    rejected: list[Rejection] = list(pre_rejected)
+    rejected_items: list[Any] = [rejection.record for rejection in pre_rejected]
     for index, item in enumerate(items):
         outcome = validator.check(index, item)
         if isinstance(outcome, Rejection):
             rejected.append(outcome)
+            rejected_items.append(item)
         else:
             rows.append(outcome)
+    if feed_id is None and len(principal.feed_ids) == 1:
+        feed_id = principal.feed_ids[0]
     batch = IngestBatch(
         agency_id=principal.agency_id,
         api_key_id=principal.api_key_id,
+        feed_id=feed_id,
+        source=source,
         received_at=now,
-        item_count=len(items),
+        item_count=len(items) + len(pre_rejected),
         accepted=len(rows),
         rejected=len(rejected),
     )
@@ -461,13 +558,55 @@ def _ingest_in(
     created = replaced = unchanged = 0
     if rows:
         if dialect == "postgresql":
-            for feed_id in sorted({row["feed_id"] for row in rows}):
+            for row_feed in sorted({row["feed_id"] for row in rows}):
                 session.execute(
                     text("SELECT pg_advisory_xact_lock(:namespace, :feed)"),
-                    {"namespace": _ADVISORY_NAMESPACE, "feed": feed_id},
+                    {"namespace": _ADVISORY_NAMESPACE, "feed": row_feed},
                 )
         created, replaced, unchanged = _write_rows(session, dialect, rows, batch.id, now)
-    return IngestResult(batch.id, len(items), len(rows), created, replaced, unchanged, rejected)
+    batch.created, batch.replaced, batch.unchanged = created, replaced, unchanged
+    if rejected:
+        session.execute(
+            insert(IngestRejection),
+            [
+                {
+                    "batch_id": batch.id,
+                    "feed_id": validator.feed_of(item, feed_id),
+                    "indicator_id": validator.indicator_of(item),
+                    "item_index": rejection.index,
+                    "code": rejection.code,
+                    "field": _no_nul(rejection.field or "")[:64],
+                    "message_vi": _no_nul(rejection.message_vi),
+                    "message_en": _no_nul(rejection.message_en),
+                    "item": _item_text(item),
+                    "received_at": now,
+                }
+                for rejection, item in zip(rejected, rejected_items, strict=True)
+            ],
+        )
+    arrivals: dict[int, set[tuple[str, datetime]]] = {}
+    for row in rows:
+        arrivals.setdefault(row["feed_id"], set()).add((row["period_type"], row["period_start"]))
+    lateness.mark_received(session, arrivals, now)
+    if source == "push":
+        feeds_service.log_push_runs(
+            session, batch.id, rows, rejected, [validator.feed_of(i, feed_id) for i in rejected_items], now
+        )
+    return IngestResult(batch.id, len(items) + len(pre_rejected), len(rows), created, replaced, unchanged, rejected)
+
+
+def _no_nul(text: str) -> str:
+    """PostgreSQL text cannot hold NUL: shown as U+FFFD in what is kept of a rejected item."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _item_text(item: Any) -> str:
+    if item is None:
+        return ""
+    try:
+        return _no_nul(orjson.dumps(item, default=str).decode()[:1000])
+    except TypeError:
+        return _no_nul(json.dumps(item, default=str, ensure_ascii=False)[:1000])
 
 
 def _current_rows(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], Any]:

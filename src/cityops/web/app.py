@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,14 +116,28 @@ def _nul_refusal(request: Request) -> Response | None:
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock = system_clock, database: Database | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Clock = system_clock,
+    database: Database | None = None,
+    worker: bool = False,
 ) -> FastAPI:
-    """Build the web application on the given settings, clock and database."""
+    """Build the web application on the given settings, clock and database.
+
+    With `worker`, the app runs the scheduled work (cityops.worker.Worker) while it serves: `cityops serve` and
+    `cityops demo` ask for it when CITYOPS_EMBEDDED_WORKER is on; apps built for tests do not.
+    """
     from cityops.accounts import api as accounts_api
     from cityops.accounts import pages as accounts_pages
     from cityops.catalog import api as catalog_api
     from cityops.catalog import pages as catalog_pages
+    from cityops.connectors.spreadsheet import api as spreadsheet_api
+    from cityops.connectors.spreadsheet import pages as spreadsheet_pages
+    from cityops.feeds import api as feeds_api
+    from cityops.feeds import pages as feeds_pages
     from cityops.geo import api as geo_api
+    from cityops.health import api as health_api
+    from cityops.health import pages as health_pages
     from cityops.observations import api as observations_api
     from cityops.web import pages as shell_pages
 
@@ -135,6 +152,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
+        lifespan=_embedded_worker(settings, database, clock) if worker else None,
     )
     app.state.parts = AppParts(settings=settings, db=database, clock=clock, templates=templates)
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
@@ -142,9 +160,15 @@ def create_app(
         observations_api.router,
         catalog_api.router,
         geo_api.router,
+        feeds_api.router,
+        spreadsheet_api.router,
+        health_api.router,
         accounts_api.router,
         accounts_pages.router,
         catalog_pages.router,
+        feeds_pages.router,
+        spreadsheet_pages.router,
+        health_pages.router,
         shell_pages.router,
     ):
         app.include_router(router)
@@ -193,6 +217,30 @@ def create_app(
 
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app
+
+
+def _embedded_worker(
+    settings: Settings, database: Database, clock: Clock
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """A lifespan that runs the worker beside the web app: started with it, stopped (leases given up) with it."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from cityops.worker import Worker
+
+        stop = asyncio.Event()
+        running = Worker(database, clock, settings.resolved_secret_key)
+        task = asyncio.create_task(running.run(stop, settings.worker_tick_seconds), name="cityops-worker")
+        try:
+            yield
+        finally:
+            stop.set()
+            try:
+                await asyncio.wait_for(task, timeout=30)
+            except TimeoutError:  # a round stuck on a slow source: the process is ending anyway
+                log.warning("the embedded worker did not stop within 30 s")
+
+    return lifespan
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

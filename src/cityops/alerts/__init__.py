@@ -1,0 +1,1 @@
+"""Alerts: rules firing on observations or on a feed's health, de-duplicated, with their history."""
