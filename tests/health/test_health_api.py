@@ -3,6 +3,7 @@ a feed's scores only for province-wide roles and the feed's own agency, restrict
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -116,14 +117,9 @@ def test_a_feeds_rows_are_for_its_own_agency_and_province_wide_roles(
     assert own["complete"]["missing_rows"][0]["subject_name_vi"] == scene["commune_name"]
     assert [row["state"] for row in own["alive"]["late_rows"]] == ["missing"]
     [rejected] = own["correct"]["rejected_rows"]
-    # The camera count is restricted to the police: its reason is shown, its value is not.
-    assert (rejected["indicator"], rejected["code"], rejected["hidden"], rejected["item"]) == (
-        CAMERAS,
-        "value_out_of_range",
-        True,
-        None,
-    )
-    assert rejected["message_vi"] and rejected["message_en"]
+    # The camera count is restricted to the police: the kind of fault shows, not the value nor a message quoting it.
+    assert (rejected["indicator"], rejected["code"], rejected["hidden"]) == (CAMERAS, "value_out_of_range", True)
+    assert rejected["item"] is None and rejected["message_vi"] is None and rejected["message_en"] is None
 
     for persona in ("admin", "leader"):
         client.cookies.clear()
@@ -131,6 +127,7 @@ def test_a_feeds_rows_are_for_its_own_agency_and_province_wide_roles(
         full = _get(client, path)
         [seen] = full["correct"]["rejected_rows"]
         assert seen["hidden"] is False and '"value":-1' in seen["item"], persona
+        assert "-1" in seen["message_vi"] and "-1" in seen["message_en"], persona
         assert full["complete"]["missing"] == 1
 
     client.cookies.clear()
@@ -230,3 +227,36 @@ def test_the_pages_rank_agencies_and_show_an_officer_exactly_what_is_missing(
     refused = client.get(f"/data-health/feeds/{HEALTH_FEED}?lang=vi")
     assert refused.status_code == 404
     assert f"Không có nguồn dữ liệu “{HEALTH_FEED}” mà bạn được xem chi tiết." in refused.text
+
+
+def test_the_feed_page_lists_rejections_and_flagged_values_the_vietnamese_way(
+    client: TestClient, database: Database, clock: FrozenClock, personas: dict[str, str]
+) -> None:
+    [(commune, name)] = communes(database, 1)
+    make_feed(database, clock(), "yte_kham", [VISITS])
+    week = [1200, 1240, 1180, 1210, 1190, 1230]
+    send(
+        database,
+        "yte_kham",
+        clock() - timedelta(days=10),
+        *(item(VISITS, commune, f"2026-11-{day}", value) for day, value in zip(range(11, 17), week, strict=True)),
+    )
+    send(
+        database,
+        "yte_kham",
+        clock() - timedelta(hours=5),
+        item(VISITS, commune, "2026-11-25", 12500.5),  # a slipped decimal point
+        item(VISITS, commune, "2026-11-24", 1205),
+        item(VISITS, commune, "2026-11-23", -3),
+    )
+    send(database, "yte_kham", clock() - timedelta(hours=2), item(VISITS, commune, "2026-11-24", 1250))
+    login(client, "admin")
+    page = client.get("/data-health/feeds/yte_kham?days=7")
+    assert page.status_code == 200
+    text = page.text
+    assert "1 mục bị từ chối, kèm lý do" in text and "-3" in text  # the reason quotes the value
+    assert "Gửi lại khác số sau khi kỳ đã kết thúc (1)" in text
+    assert "1.205" in text and "1.250" in text  # old and new, grouped the Vietnamese way
+    assert "Giá trị bất thường (1)" in text and "12.500,5" in text and name in text
+    assert "25/11/2026" in text
+    assert "Không áp dụng: nguồn dữ liệu này không đặt lịch gửi." in text  # no cadence: no đủ, no sống

@@ -6,7 +6,6 @@ Every score shows as a number with a word (Tốt / Cần chú ý / Kém) and a c
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -128,8 +127,3 @@ async def data_health_feed(
     lang = language(request)
     context: dict[str, Any] = {"report": report, "code": code[:64], "days": chosen, "window": window, **_helpers(lang)}
     return render(request, "data_health_feed.html", context, status_code=200 if report else 404)
-
-
-def local_day(moment: datetime, lang: str) -> str:
-    """A moment's day, 27/11/2026."""
-    return format_moment(moment, lang)[:10]

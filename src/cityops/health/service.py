@@ -79,9 +79,12 @@ PAUSED, DOWN, LATE_NOW, ON_TIME, UNSCHEDULED = "paused", "down", "late", "on_tim
 STATES = (PAUSED, DOWN, LATE_NOW, ON_TIME, UNSCHEDULED)
 # Which state an agency shows when its feeds differ: the most alarming.
 _SEVERITY = {DOWN: 4, LATE_NOW: 3, PAUSED: 2, ON_TIME: 1, UNSCHEDULED: 0}
-# Fields of listed rows that carry values (blanked for whoever may not see the indicator).
+# Fields of listed rows that carry values (blanked for whoever may not see the indicator); a rejection's message
+# may quote the value, so it goes too (its code stays).
 VALUE_FIELDS = (
     "item",
+    "message_vi",
+    "message_en",
     "value",
     "numerator_value",
     "denominator_value",
@@ -120,10 +123,6 @@ class Window:
     start: datetime
     end: datetime
     now: datetime
-
-    @property
-    def days(self) -> float:
-        return (self.end - self.start).total_seconds() / 86_400
 
 
 def window_of(now: datetime, days: int = DEFAULT_DAYS) -> Window:
@@ -380,7 +379,6 @@ class _Assessment:
         self.indicators: dict[int, _IndicatorInfo] = {}
         self.feed_indicators: dict[int, list[int]] = defaultdict(list)  # judged (all, or the one asked for)
         self.carried: dict[int, set[int]] = defaultdict(set)  # every indicator each feed may carry
-        self.subject_ids: set[int] = set()
         # Distinct flagged items per feed: (observation id, batch id) of the version flagged.
         self.flagged_versions: dict[int, set[tuple[int, int]]] = defaultdict(set)
         self.unchanged: dict[int, int] = {}  # identical re-sends, per feed (counted per batch)
@@ -699,7 +697,11 @@ class _Assessment:
                 observation.period_start < expectation.period_end,
             )
         else:
-            inside = observation.period_key == expectation.period_key
+            # Same key, so same start: stating both lets either index (feed, or indicator and start) serve it.
+            inside = and_(
+                observation.period_key == expectation.period_key,
+                observation.period_start == expectation.period_start,
+            )
         return (
             select(expectation.id)
             .select_from(expectation)
@@ -1292,7 +1294,7 @@ def window_out(window: Window) -> dict[str, Any]:
     return {"from": window.start.isoformat(), "to": window.end.isoformat(), "now": window.now.isoformat()}
 
 
-def _scores_out(result: FeedTrust | AgencyTrust | IndicatorTrust, scores: dict[str, float | None]) -> dict[str, Any]:
+def _scores_out(scores: dict[str, float | None]) -> dict[str, Any]:
     return {**scores, "overall": _mean(scores.values())}
 
 
@@ -1319,7 +1321,7 @@ def _feed_summary(result: FeedTrust, details: bool) -> dict[str, Any]:
         "state": result.state,
         "late_now": result.late_now,
         "last_received_at": _iso(result.last_received_at),
-        "scores": _scores_out(result, result.scores),
+        "scores": _scores_out(result.scores),
         "details": details,
     }
 
@@ -1443,7 +1445,7 @@ def ranking_report(session: Session, principal: Principal, window: Window, provi
                 "name_vi": agency.name_vi,
                 "name_en": agency.name_en,
                 "state": agency.state,
-                "scores": _scores_out(agency, agency.scores),
+                "scores": _scores_out(agency.scores),
                 "feeds": [_feed_summary(result, may_see_rows(principal, agency.id)) for result in agency.feeds],
             }
             for agency in agencies
@@ -1495,7 +1497,7 @@ def indicator_report(
         "state": total.state,
         "late_now": total.late_now,
         "last_received_at": _iso(total.last_received_at),
-        "scores": _scores_out(total, total.scores),
+        "scores": _scores_out(total.scores),
         **detail,
         "feeds": [_feed_summary(result, may_see_rows(principal, result.feed.agency_id)) for result in trust.feeds],
     }

@@ -81,7 +81,11 @@ class ObservationHistory(Base):
     """A value that a later send replaced."""
 
     __tablename__ = "observation_history"
-    __table_args__ = (Index("ix_observation_history_key", "indicator_id", "subject_id", "period_key"),)
+    __table_args__ = (
+        Index("ix_observation_history_key", "indicator_id", "subject_id", "period_key"),
+        # The "sạch" score reads a feed's changed re-sends over a window.
+        Index("ix_observation_history_feed_replaced", "feed_id", "replaced_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     observation_id: Mapped[int] = mapped_column(BigId, index=True)
