@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP_PY := $(VENV)/.installed
 STAMP_JS := node_modules/.installed
 STAMP_DEB := $(VENV)/.debian
-DEBIAN_PACKAGES := chromium fonts-noto-core
+DEBIAN_PACKAGES := chromium fonts-noto-core mosquitto
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 
@@ -16,7 +16,8 @@ DEMO_PORT ?= 8000
 
 setup: $(STAMP_DEB) $(STAMP_PY) $(STAMP_JS)
 
-# Debian packages the suite and the pages need: a browser for the page tests, a font with Vietnamese glyphs.
+# Debian packages the suite and the pages need: a browser for the page tests, a font with Vietnamese glyphs, and
+# the Mosquitto broker program (the MQTT tests start their own to kill and restart it).
 $(STAMP_DEB):
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -67,6 +67,30 @@ def format_moment(value: datetime | str | None, language: str) -> str:
     )
 
 
+def format_period(period_type: str, key: str, language: str) -> str:
+    """A period as a reader says it: 27/11/2026, tháng 11/2026, quý 4/2026, năm 2026, năm học 2025-2026, or an
+    instant's local time; a key that is not a period is returned as it is."""
+    from cityops.observations.periods import PeriodError, parse_period  # periods reads the clock, not i18n
+
+    try:
+        period = parse_period(key)
+    except PeriodError:
+        return key
+    if period_type == "instant":
+        return format_moment(period.start, language)
+    if period_type == "day":
+        return f"{key[8:10]}/{key[5:7]}/{key[:4]}"
+    if period_type == "month":
+        return translate("period.label.month", language, month=key[5:7], year=key[:4])
+    if period_type == "quarter":
+        return translate("period.label.quarter", language, quarter=key[-1], year=key[:4])
+    if period_type == "school_year":
+        return translate("period.label.school_year", language, years=key)
+    if period_type == "year":
+        return translate("period.label.year", language, year=key)
+    return key
+
+
 def fold(text: str) -> str:
     """Text folded for search: no diacritics (đ → d), lower case, single spaces."""
     return " ".join(unidecode(text).lower().split())

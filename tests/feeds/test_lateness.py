@@ -23,6 +23,7 @@ from cityops.db.engine import Database
 from cityops.feeds import lateness
 from cityops.feeds.models import EXPECTED, LATE, RECEIVED, Feed, FeedExpectation
 from cityops.feeds.service import create_feed, update_feed
+from cityops.i18n import format_period
 from cityops.worker import Worker
 from conftest import AgencyKey, Backend
 
@@ -387,8 +388,8 @@ def test_a_long_silence_is_named_in_short(database: Database, clock: FrozenClock
     ],
 )
 def test_periods_are_named_the_way_readers_say_them(period_type: str, key: str, vietnamese: str, english: str) -> None:
-    assert lateness.period_label(period_type, key, "vi") == vietnamese
-    assert lateness.period_label(period_type, key, "en") == english
+    assert format_period(period_type, key, "vi") == vietnamese
+    assert format_period(period_type, key, "en") == english
 
 
 # --- schedules that change, feeds that pause ---------------------------------------------------------

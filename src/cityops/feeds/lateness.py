@@ -34,8 +34,7 @@ from sqlalchemy.orm import Session
 from cityops.alerts import service as alerts
 from cityops.feeds.cadence import Cadence, CadenceError, parse_cadence
 from cityops.feeds.models import EXPECTED, LATE, RECEIVED, Feed, FeedExpectation
-from cityops.i18n import LANGUAGES, format_moment, translate
-from cityops.observations.periods import PeriodError, parse_period
+from cityops.i18n import LANGUAGES, format_period, translate
 
 # Plan periods that begin up to this far ahead, so early arrivals (within ingest's tolerance) find their row.
 PLAN_AHEAD = timedelta(minutes=10)
@@ -252,28 +251,9 @@ def late_periods(session: Session, feed_id: int) -> list[str]:
     return [key for _, key in _late_rows(session, feed_id)]
 
 
-def period_label(period_type: str, key: str, language: str) -> str:
-    """A period as a reader says it: 27/11/2026, tháng 11/2026, quý 4/2026, năm học 2025-2026, 10:05 27/11/2026."""
-    try:
-        period = parse_period(key)
-    except PeriodError:
-        return key
-    if period_type == "instant":
-        return format_moment(period.start, language)
-    if period_type == "day":
-        return f"{key[8:10]}/{key[5:7]}/{key[:4]}"
-    if period_type == "month":
-        return translate("lateness.period.month", language, month=key[5:7], year=key[:4])
-    if period_type == "quarter":
-        return translate("lateness.period.quarter", language, quarter=key[-1], year=key[:4])
-    if period_type == "school_year":
-        return translate("lateness.period.school_year", language, years=key)
-    return translate("lateness.period.year", language, year=key)
-
-
 def late_title(feed_name: str, late: list[tuple[str, str]], language: str) -> str:
     """The title of a feed's lateness alert: the latest late periods, and how many more."""
-    named = ", ".join(period_label(kind, key, language) for kind, key in late[-TITLE_PERIODS:])
+    named = ", ".join(format_period(kind, key, language) for kind, key in late[-TITLE_PERIODS:])
     if len(late) > TITLE_PERIODS:
         named = translate("lateness.more_periods", language, periods=named, count=len(late) - TITLE_PERIODS)
     return translate("feeds.alert.late", language, feed=feed_name, periods=named)

@@ -14,8 +14,7 @@ from starlette.responses import Response
 
 from cityops.accounts.roles import Principal
 from cityops.health import service
-from cityops.i18n import format_moment, format_number, translate
-from cityops.observations.periods import PeriodError, parse_period
+from cityops.i18n import format_moment, format_number, format_period
 from cityops.web.deps import language, parts
 from cityops.web.pages import render, require_page
 
@@ -46,33 +45,11 @@ def percent(score: float | None, lang: str) -> str:
     return format_number(round(score, 1), lang, digits=1) + "%"
 
 
-def period_label(period_type: str, key: str, lang: str) -> str:
-    """A period as people write it: 28/11/2026, tháng 11/2026, quý 4/2026, năm học 2025–2026, an instant's time."""
-    try:
-        if period_type == "instant":
-            return format_moment(parse_period(key).start, lang)
-        if period_type == "day":
-            year, month, day = key.split("-")
-            return f"{day}/{month}/{year}"
-        if period_type == "month":
-            year, month = key.split("-")
-            return translate("health.period.month", lang, month=month, year=year)
-        if period_type == "quarter":
-            year, quarter = key.split("-Q")
-            return translate("health.period.quarter", lang, quarter=quarter, year=year)
-        if period_type == "school_year":
-            first, second = key.split("-")
-            return translate("health.period.school_year", lang, first=first, second=second)
-    except (ValueError, PeriodError):
-        return key
-    return key
-
-
 def _helpers(lang: str) -> dict[str, Any]:
     return {
         "percent": lambda score: percent(score, lang),
         "grade": grade,
-        "period": lambda row: period_label(row.get("period_type", ""), row.get("period", ""), lang),
+        "period": lambda row: format_period(row.get("period_type", ""), row.get("period", ""), lang),
         "when": lambda value: format_moment(value, lang) if value else "—",
         "count": lambda value: format_number(value, lang),
         "decimal": lambda value: format_number(value, lang) if value is not None else "—",
