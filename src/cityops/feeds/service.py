@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from cityops.observations.service import IngestResult
 
 SECRET_MASK = "••••••"  # noqa: S105 - what a set secret shows as, never a secret
-RUN_STATUSES = ("running", "ok", "partial", "failed")
 # A feed's code: lower-case ASCII, digits and underscores, as in URLs and keys; "new" names the creation page.
 FEED_CODE = re.compile(r"[a-z][a-z0-9_]{1,63}", re.ASCII)
 RESERVED_CODES = frozenset({"new"})
