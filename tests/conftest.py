@@ -39,7 +39,15 @@ POSTGRES_ADMIN_URL = os.environ.get("CITYOPS_TEST_POSTGRES", "postgresql://postg
 REQUIRE_SERVICES = os.environ.get("CITYOPS_REQUIRE_SERVICES") == "1"
 START = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)  # 10:00 in Hà Nội
 # Tables kept between tests: geography and the default catalog, loaded once per backend.
-KEPT_TABLES = {"subjects", "domains", "indicators", "indicator_versions", "alembic_version", "agencies"}
+KEPT_TABLES = {
+    "subjects",
+    "domains",
+    "indicators",
+    "indicator_versions",
+    "alembic_version",
+    "agencies",
+    "incident_categories",
+}
 PASSWORD = "mật-khẩu-đủ-dài-2026"
 
 
@@ -153,6 +161,7 @@ PERSONAS = {
     "leader": ("leader", ""),
     "officer_a": ("officer", "so_y_te"),
     "officer_b": ("officer", "so_gd_dt"),
+    "handler_a": ("handler", "so_y_te"),
     "citizen": ("public", ""),
 }
 

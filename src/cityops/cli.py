@@ -99,7 +99,7 @@ def worker(tick_seconds: float | None) -> None:
             loop = asyncio.get_running_loop()
             for signal_number in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signal_number, stop.set)
-            await Worker(database, system_clock, settings.resolved_secret_key).run(stop, seconds)
+            await Worker(database, system_clock, settings.resolved_secret_key, settings=settings).run(stop, seconds)
 
         for language in LANGUAGES:
             click.echo(translate("lateness.worker_started", language, seconds=format_number(seconds, language)))
@@ -528,7 +528,20 @@ def users() -> None:
     confirmation_prompt=True,
     help="At least 10 characters; asked for when not given.",
 )
-def users_create(username: str, role: str, agency: str, full_name: str, language: str, password: str) -> None:
+@click.option("--email", default="", help="Where e-mail notifications go.")
+@click.option("--phone", default="", help="For SMS/Zalo gateways (webhooks).")
+@click.option("--head", is_flag=True, help="The head of the agency (escalations reach them).")
+def users_create(
+    username: str,
+    role: str,
+    agency: str,
+    full_name: str,
+    language: str,
+    password: str,
+    email: str,
+    phone: str,
+    head: bool,
+) -> None:
     """Create a user."""
     user = _run(
         lambda session: accounts.create_user(
@@ -541,6 +554,9 @@ def users_create(username: str, role: str, agency: str, full_name: str, language
             agency_code=agency,
             full_name=full_name,
             language=language,
+            email=email,
+            phone=phone,
+            is_agency_head=head,
         )
     )
     click.echo(f"user created: {user.username} ({user.role})")
@@ -552,8 +568,20 @@ def users_create(username: str, role: str, agency: str, full_name: str, language
 @click.option("--agency", default=None, help="Agency code; an empty string removes the agency.")
 @click.option("--active/--inactive", default=None, help="Allow or stop log-ins.")
 @click.option("--new-password", is_flag=True, help="Ask for a new password.")
-def users_update(username: str, role: str | None, agency: str | None, active: bool | None, new_password: bool) -> None:
-    """Change a user's role, agency, active state or password (audited; their sessions end)."""
+@click.option("--email", default=None, help="Where e-mail notifications go; an empty string: none.")
+@click.option("--phone", default=None)
+@click.option("--head/--not-head", default=None, help="Whether the user heads their agency (escalations).")
+def users_update(
+    username: str,
+    role: str | None,
+    agency: str | None,
+    active: bool | None,
+    new_password: bool,
+    email: str | None,
+    phone: str | None,
+    head: bool | None,
+) -> None:
+    """Change a user's role, agency, active state, password, e-mail, phone or headship (audited)."""
     password = click.prompt("New password", hide_input=True, confirmation_prompt=True) if new_password else None
     _run(
         lambda session: accounts.update_user(
@@ -565,6 +593,9 @@ def users_update(username: str, role: str | None, agency: str | None, active: bo
             agency_code=agency,
             active=active,
             password=password,
+            email=email,
+            phone=phone,
+            is_agency_head=head,
         )
     )
     click.echo(f"user updated: {username}")
@@ -635,6 +666,41 @@ def demo(host: str, port: int, interval: float | None) -> None:
             interval=interval if interval is not None else settings.demo_interval_seconds,
             echo=click.echo,
         )
+
+
+@main.group()
+def rules() -> None:
+    """Alert rules: load them from a TOML file, list them."""
+
+
+@rules.command("load")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def rules_load(file: Path | None) -> None:
+    """Create or update (by code) the rules of FILE (default: the rules shipped with cityops)."""
+    from cityops.alerts.rules import RulesFileError, load_rules
+
+    try:
+        changed = _run(lambda session: load_rules(session, accounts.Actor("cli"), system_clock(), file))
+    except RulesFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"alert rules created or changed: {changed}")
+
+
+@rules.command("list")
+def rules_list() -> None:
+    """Every rule: code, kind, what it watches, severity, enabled."""
+    from sqlalchemy import select
+
+    from cityops.alerts.models import AlertRule
+    from cityops.alerts.rules import rules_fields
+
+    def listing(session: Session) -> list[dict[str, Any]]:
+        return rules_fields(session, list(session.scalars(select(AlertRule).order_by(AlertRule.code))))
+
+    for rule in _run(listing):
+        what = rule["indicator"] or rule["feed"] or rule["params"].get("category", "") or "*"
+        state = "enabled" if rule["enabled"] else "disabled"
+        click.echo(f"{rule['code']}\t{rule['kind']}\t{what}\t{rule['severity']}\t{state}\t{rule['name_vi']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

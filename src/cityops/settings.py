@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     demo_mqtt_broker: str = Field(default="127.0.0.1:1883", description="host:port of the demo's MQTT; empty: none.")
     embedded_worker: bool = Field(default=True, description="Run the worker in `cityops serve` and `cityops demo`.")
     worker_tick_seconds: float = Field(default=10.0, gt=0, description="Seconds between worker rounds (keep ≤ 15).")
+    public_url: str = Field(default="http://127.0.0.1:8000", description="Where users reach the app (in e-mails).")
+    smtp_host: str = Field(default="", description="SMTP server for e-mail notifications; empty: no e-mail.")
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_sender: str = Field(default="cityops@localhost", description="The From address of e-mail notifications.")
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, description="Largest file attached to an incident.")
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -14,6 +14,8 @@ from cityops.db.engine import Database
 from cityops.db.migrate import upgrade
 from cityops.geo.models import Subject
 from cityops.geo.service import ensure_commune_agencies, load_province
+from cityops.incidents.categories import load_categories
+from cityops.incidents.models import IncidentCategory
 from cityops.settings import Settings
 
 
@@ -24,6 +26,7 @@ class ReadyReport:
     units_loaded: int = 0
     indicators_loaded: int = 0
     agencies_created: int = 0
+    categories_loaded: int = 0
 
 
 def ensure_ready(settings: Settings, database: Database, clock: Clock = system_clock) -> ReadyReport:
@@ -36,4 +39,6 @@ def ensure_ready(settings: Settings, database: Database, clock: Clock = system_c
         if not session.scalar(select(func.count()).select_from(Subject)):
             report.units_loaded = load_province(session, settings.province_code)
             report.agencies_created = ensure_commune_agencies(session, clock())
+        if not session.scalar(select(func.count()).select_from(IncidentCategory)):
+            report.categories_loaded = load_categories(session)
     return report

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import and_, not_, or_, select, update
 from sqlalchemy.exc import OperationalError
 
+from cityops.alerts import evaluation
 from cityops.clock import Clock
 from cityops.connectors import connector_class, kinds
 from cityops.connectors.base import ConnectorError, Fetched
@@ -41,6 +42,9 @@ from cityops.db.engine import Database
 from cityops.feeds import lateness
 from cityops.feeds import service as feeds
 from cityops.feeds.models import Feed
+from cityops.incidents import escalation
+from cityops.notifications import delivery
+from cityops.settings import Settings
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -85,8 +89,17 @@ def _version(updated_at: datetime | None, settings: Any, secrets: str) -> str:
 class Worker:
     """One worker process (or the web process's embedded worker)."""
 
-    def __init__(self, db: Database, clock: Clock, secret_key: str, *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        secret_key: str,
+        *,
+        name: str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
         self.db = db
+        self.settings = settings  # SMTP and the public URL for notifications; None: no e-mail is sent
         self.clock = clock
         self.secret_key = secret_key
         # lease_owner holds 64 characters: keep the end of a long host name, where the process id is.
@@ -99,12 +112,23 @@ class Worker:
     # --- scheduled work -------------------------------------------------------------------------
 
     def tick(self) -> dict[str, Any]:
-        """One round of scheduled work (blocking): lateness, then due pulls."""
+        """One round of scheduled work (blocking): lateness, alert rules, escalation, due pulls, then deliveries."""
         now = self.clock()
         with self.db.writing() as session:
             result = lateness.tick(session, now)
+        evaluated = evaluation.evaluate_due(self.db, self.clock, owner=self.name)
+        escalated = escalation.escalate(self.db, self.clock)
         runs = self.run_due_pulls()
-        return {"planned": result.planned, "late": result.late, "alerts": result.alerts_fired, "runs": runs}
+        sent = delivery.deliver_due(self.db, self.clock, self.settings, owner=self.name)
+        return {
+            "planned": result.planned,
+            "late": result.late,
+            "alerts": result.alerts_fired,
+            "rules": evaluated,
+            "escalated": escalated,
+            "runs": runs,
+            "sent": sent,
+        }
 
     def run_due_pulls(self) -> list[dict[str, Any]]:
         """Claim and run every scheduled feed whose time has come."""

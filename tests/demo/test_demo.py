@@ -22,13 +22,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from cityops.alerts.models import FIRING, Alert
+from cityops.alerts.models import FIRING, Alert, AlertRule
 from cityops.catalog.models import Indicator
 from cityops.connectors.spreadsheet.models import COMMITTED, SpreadsheetUpload
 from cityops.db.engine import Database
 from cityops.demo.runner import DEMO_USERS
 from cityops.feeds.models import LATE, Feed, FeedExpectation
 from cityops.geo.models import Subject
+from cityops.incidents.models import CLOSED, Incident, IncidentEvent, IncidentTask
 from cityops.observations.models import IngestBatch, Observation
 from conftest import service_missing
 
@@ -95,14 +96,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         process.wait(timeout=20)
 
 
-def _eventually(check: Callable[[], T], what: str, demo: Demo) -> T:
-    """The first truthy answer of `check`, asked again until WAIT_SECONDS have passed."""
-    deadline = time.monotonic() + WAIT_SECONDS
+def _eventually(check: Callable[[], T], what: str, demo: Demo, seconds: float = WAIT_SECONDS) -> T:
+    """The first truthy answer of `check`, asked again until `seconds` have passed."""
+    deadline = time.monotonic() + seconds
     while True:
         answer = check()
         if answer:
             return answer
-        assert time.monotonic() < deadline, f"{what} within {WAIT_SECONDS:.0f} s\n{demo.log_path.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"{what} within {seconds:.0f} s\n{demo.log_path.read_text()[-3000:]}"
         time.sleep(0.5)
 
 
@@ -289,3 +290,39 @@ def test_camera_counts_arrive_over_mqtt(demo: Demo) -> None:
     stored = _eventually(lambda: _stored(demo, "antt.camera_truc_tuyen", "mqtt"), "camera counts over MQTT", demo)
     assert set(stored) == {"demo_cong_an_tinh_instant_mqtt"}
     assert _stored(demo, "antt.camera_truc_tuyen", "push") == {}
+
+
+def test_rules_fire_on_simulated_data_and_an_incident_goes_from_assignment_to_closure(demo: Demo) -> None:
+    """The default rules fire on the simulated values; the auto rule opens an incident; the simulator, as the
+    operator and the health department's handler, takes it through its checklist to closure over the API."""
+
+    def rule_alerts() -> list[tuple[str, str]]:
+        with demo.db.reading() as session:
+            return list(
+                session.execute(
+                    select(AlertRule.code, Alert.state).join(AlertRule, AlertRule.id == Alert.rule_id)
+                ).all()
+            )
+
+    fired = _eventually(lambda: [code for code, state in rule_alerts() if state == FIRING], "a rule firing", demo)
+    assert fired
+
+    def closed() -> Incident | None:
+        with demo.db.reading() as session:
+            return session.scalar(select(Incident).where(Incident.status == CLOSED, Incident.source == "alert"))
+
+    incident = _eventually(closed, "an incident from an alert closed", demo, seconds=150)
+    with demo.db.reading() as session:
+        trail = list(
+            session.execute(
+                select(IncidentEvent.actor, IncidentEvent.action, IncidentEvent.details)
+                .where(IncidentEvent.incident_id == incident.id)
+                .order_by(IncidentEvent.id)
+            ).all()
+        )
+        tasks = list(session.scalars(select(IncidentTask).where(IncidentTask.incident_id == incident.id)))
+    moves = [(actor, details.get("to")) for actor, action, details in trail if action == "status"]
+    assert ("xuly", "in_progress") in moves and ("xuly", "resolved") in moves and ("vanhanh", "closed") in moves
+    assert any(action == "assigned" and actor == "vanhanh" for actor, action, _details in trail), trail
+    assert tasks and all(task.done_by == "xuly" for task in tasks)
+    assert "desk: incident #" in demo.log_path.read_text()

@@ -363,7 +363,9 @@ def test_editing_keeps_an_empty_secret_and_replaces_a_typed_one(
     assert replaced.status_code == 303
     assert settings_of(stored(database, "yte_his"), secret_key).token.get_secret_value() == NEW_TOKEN  # type: ignore[arg-type, attr-defined]
     with database.reading() as session:
-        updates = list(session.scalars(select(AuditEntry).where(AuditEntry.action == "feed.update").order_by(AuditEntry.id)))
+        updates = list(
+            session.scalars(select(AuditEntry).where(AuditEntry.action == "feed.update").order_by(AuditEntry.id))
+        )
     assert len(updates) == 2 and updates[0].details["changes"] == {"name": "HIS mới"}
     assert all(TOKEN not in str(e.details) and NEW_TOKEN not in str(e.details) for e in updates)
 

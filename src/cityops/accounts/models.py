@@ -37,6 +37,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
     language: Mapped[str] = mapped_column(String(5), default="vi")
+    email: Mapped[str] = mapped_column(String(255), default="")  # where e-mail notifications go; "" = none
+    phone: Mapped[str] = mapped_column(String(32), default="")  # for SMS/Zalo gateways (webhooks); "" = none
+    is_agency_head: Mapped[bool] = mapped_column(Boolean, default=False)  # escalation reaches the agency's head
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

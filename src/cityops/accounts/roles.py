@@ -10,13 +10,42 @@ ROLES = ("admin", "operator", "leader", "officer", "handler", "public")
 PROVINCE_WIDE_ROLES = frozenset({"admin", "operator", "leader"})
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"read_data", "read_audit", "manage_accounts", "manage_catalog", "manage_feeds", "supply_data"}),
-    "operator": frozenset({"read_data", "manage_catalog", "manage_feeds", "supply_data"}),
-    "leader": frozenset({"read_data"}),
-    # An agency's officer supplies its data (uploads to its own agency's feeds) and watches its feeds' health.
-    "officer": frozenset({"read_data", "supply_data"}),
-    "handler": frozenset({"read_data"}),
-    "public": frozenset(),
+    "admin": frozenset(
+        {
+            "read_data",
+            "read_audit",
+            "manage_accounts",
+            "manage_catalog",
+            "manage_feeds",
+            "supply_data",
+            "manage_alerts",
+            "handle_alerts",
+            "manage_incidents",
+            "handle_incidents",
+            "manage_notifications",
+            "receive_notifications",
+        }
+    ),
+    # The center's operators: define rules, decide on alerts, dispatch and close incidents of every agency.
+    "operator": frozenset(
+        {
+            "read_data",
+            "manage_catalog",
+            "manage_feeds",
+            "supply_data",
+            "manage_alerts",
+            "handle_alerts",
+            "manage_incidents",
+            "handle_incidents",
+            "receive_notifications",
+        }
+    ),
+    "leader": frozenset({"read_data", "receive_notifications"}),
+    # An agency's officer supplies its data (uploads to its own agency's feeds), watches its feeds' health and
+    # works on its agency's incidents; a handler works on its agency's incidents.
+    "officer": frozenset({"read_data", "supply_data", "handle_incidents", "receive_notifications"}),
+    "handler": frozenset({"read_data", "handle_incidents", "receive_notifications"}),
+    "public": frozenset({"receive_notifications"}),
     # An agency system's API key: reads what its agency may see, writes through its feeds.
     "api_key": frozenset({"read_data", "write_observations", "supply_data"}),
 }

@@ -161,6 +161,9 @@ def create_user(
     agency_code: str = "",
     full_name: str = "",
     language: str = "vi",
+    email: str = "",
+    phone: str = "",
+    is_agency_head: bool = False,
 ) -> User:
     """Create a user; agency roles need an agency."""
     if role not in ROLES:
@@ -179,6 +182,9 @@ def create_user(
         role=role,
         agency_id=agency_id,
         language=language,
+        email=email,
+        phone=phone,
+        is_agency_head=is_agency_head,
         is_active=True,
         failed_logins=0,
         created_at=now,
@@ -204,6 +210,9 @@ def update_user(
     agency_code: str | None = None,
     active: bool | None = None,
     password: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    is_agency_head: bool | None = None,
 ) -> User:
     """Change a user's role, agency, active state or password; every change is audited, sessions end on a change."""
     user = session.scalar(select(User).where(User.username == username))
@@ -222,6 +231,10 @@ def update_user(
             user.agency_id = agency_id
     if user.role in ("officer", "handler") and user.agency_id is None:
         raise AccountError(f"a user with role {user.role!r} must belong to an agency")
+    for field, value in (("email", email), ("phone", phone), ("is_agency_head", is_agency_head)):
+        if value is not None and value != getattr(user, field):
+            changes[field] = value
+            setattr(user, field, value)
     if active is not None and active != user.is_active:
         changes["active"] = active
         user.is_active = active
@@ -231,9 +244,10 @@ def update_user(
         user.password_hash = hash_password(password)
         user.failed_logins, user.locked_until = 0, None
         changes["password_changed"] = True
-    if changes:
+    if changes.keys() & {"role", "agency", "active", "password_changed"}:
         # What someone could do changed: their open sessions must log in again.
         session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    if changes:
         audit(session, actor, "user.update", "user", user.id, now, {"username": username, **changes})
     return user
 

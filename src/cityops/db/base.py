@@ -62,4 +62,6 @@ def import_all_models() -> None:
     from cityops.connectors.spreadsheet import models as _spreadsheet  # noqa: F401
     from cityops.feeds import models as _feeds  # noqa: F401
     from cityops.geo import models as _geo  # noqa: F401
+    from cityops.incidents import models as _incidents  # noqa: F401
+    from cityops.notifications import models as _notifications  # noqa: F401
     from cityops.observations import models as _observations  # noqa: F401

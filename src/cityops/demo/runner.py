@@ -25,15 +25,18 @@ from typing import Any
 
 import httpx
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityops.accounts import service as accounts
 from cityops.accounts.models import Agency, ApiKey, User
+from cityops.alerts.models import AlertRule
+from cityops.alerts.rules import load_rules
 from cityops.catalog.models import Indicator
 from cityops.clock import LOCAL_TZ, system_clock
 from cityops.db.engine import Database
 from cityops.demo import lgsp, sensors
+from cityops.demo.desk import Desk, DeskError, Person
 from cityops.demo.feeds import FeedPlan, plan_feeds, provision_feeds, with_feeds
 from cityops.demo.lgsp import LgspEndpoint
 from cityops.demo.sensors import CameraSensors
@@ -55,14 +58,17 @@ class DemoUser:
     role: str
     agency: str
     full_name: str
+    head: bool = False  # the head of their agency: escalations reach them
 
 
 DEMO_USERS = (
     DemoUser("admin", "admin-demo-2026", "admin", "", "Quản trị hệ thống"),
     DemoUser("vanhanh", "vanhanh-demo-2026", "operator", "trung_tam_giam_sat_dieu_hanh", "Nguyễn Thị Vận Hành"),
     DemoUser("lanhdao", "lanhdao-demo-2026", "leader", "ubnd_tinh", "Trần Văn Lãnh Đạo"),
-    DemoUser("soyte", "soyte-demo-2026", "officer", "so_y_te", "Lê Thị Y Tế"),
+    DemoUser("soyte", "soyte-demo-2026", "officer", "so_y_te", "Lê Thị Y Tế", head=True),
+    DemoUser("xuly", "xuly-demo-2026", "handler", "so_y_te", "Phạm Văn Xử Lý"),
 )
+DESK_OPERATOR, DESK_HANDLER = "vanhanh", "xuly"  # who the simulator plays on incidents
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,7 @@ def provision(
                 role=user.role,
                 agency_code=user.agency,
                 full_name=user.full_name,
+                is_agency_head=user.head,
             )
     indicators = indicator_plans(session)
     feeds = plan_feeds(indicators, interval=interval, mqtt=connections.mqtt is not None)
@@ -158,6 +165,8 @@ def provision(
         )
         keys[agency] = secret
     load_sample_places(session, DEMO_ACTOR, now)  # the tourist sites of the map
+    if not session.scalar(select(func.count()).select_from(AlertRule)):  # an operator's later changes are kept
+        load_rules(session, DEMO_ACTOR, now)  # the default rules: they fire on the simulated data
     return Provisioned(keys, with_feeds(indicators, feeds), feeds)
 
 
@@ -187,7 +196,24 @@ def _wait_until_up(base_url: str, stop: threading.Event, timeout: float = 60) ->
     return False
 
 
-def _simulate(simulator: Simulator, interval: float, stop: threading.Event, echo: Callable[[str], None]) -> None:
+def _desk_round(desk: Desk | None, echo: Callable[[str], None]) -> None:
+    """The demo's operator and handler act on the incidents once; a failure is said, not fatal."""
+    if desk is None:
+        return
+    try:
+        for line in desk.round():
+            echo(f"desk: incident {line}")
+    except (httpx.HTTPError, DeskError) as exc:
+        echo(f"desk: {exc}")
+
+
+def _simulate(
+    simulator: Simulator,
+    interval: float,
+    stop: threading.Event,
+    echo: Callable[[str], None],
+    desk: Desk | None = None,
+) -> None:
     try:
         if not _wait_until_up(simulator.base_url, stop):
             echo("simulator: the server did not start")
@@ -209,6 +235,7 @@ def _simulate(simulator: Simulator, interval: float, stop: threading.Event, echo
                 if not stop.is_set():
                     echo(f"simulator: round {simulator.ticks} failed: {exc}")
                 continue
+            _desk_round(desk, echo)
             uploads = f", {done.uploaded} uploaded in {done.uploads} spreadsheets" if done.uploads else ""
             echo(
                 f"simulator: round {simulator.ticks}, {done.accepted} values accepted ({done.pushed} pushed{uploads}; "
@@ -216,6 +243,8 @@ def _simulate(simulator: Simulator, interval: float, stop: threading.Event, echo
             )
     finally:
         simulator.close()
+        if desk is not None:
+            desk.close()
 
 
 def _describe(
@@ -299,8 +328,14 @@ def run_demo(
     )
     simulator.prime()  # the endpoint has the recent past before the first pull
     stop = threading.Event()
+    people = {user.username: user for user in DEMO_USERS}
+    desk = Desk(
+        Person(base_url, DESK_OPERATOR, people[DESK_OPERATOR].password),
+        Person(base_url, DESK_HANDLER, people[DESK_HANDLER].password),
+        people[DESK_HANDLER].agency,
+    )
     worker = threading.Thread(
-        target=_simulate, args=(simulator, interval, stop, echo), daemon=True, name="cityops-simulator"
+        target=_simulate, args=(simulator, interval, stop, echo, desk), daemon=True, name="cityops-simulator"
     )
     echo(f"cityops demo: {base_url}/")
     echo("Đăng nhập / log in:")

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cityops.accounts.roles import Principal
+from cityops.alerts import evaluation as alert_evaluation
 from cityops.catalog.models import Indicator
 from cityops.db.engine import Database
 from cityops.feeds import lateness
@@ -588,6 +589,8 @@ def _ingest_in(
     for row in rows:
         arrivals.setdefault(row["feed_id"], set()).add((row["period_type"], row["period_start"]))
     lateness.mark_received(session, arrivals, now)
+    if rows:
+        alert_evaluation.mark_due(session, {row["indicator_id"] for row in rows}, now)
     if source == "push":
         feeds_service.log_push_runs(
             session, batch.id, rows, rejected, [validator.feed_of(i, feed_id) for i in rejected_items], now

@@ -129,6 +129,8 @@ def create_app(
     """
     from cityops.accounts import api as accounts_api
     from cityops.accounts import pages as accounts_pages
+    from cityops.alerts import api as alerts_api
+    from cityops.alerts import pages as alerts_pages
     from cityops.catalog import api as catalog_api
     from cityops.catalog import pages as catalog_pages
     from cityops.connectors.spreadsheet import api as spreadsheet_api
@@ -138,6 +140,10 @@ def create_app(
     from cityops.geo import api as geo_api
     from cityops.health import api as health_api
     from cityops.health import pages as health_pages
+    from cityops.incidents import api as incidents_api
+    from cityops.incidents import pages as incidents_pages
+    from cityops.notifications import api as notifications_api
+    from cityops.notifications import pages as notifications_pages
     from cityops.observations import api as observations_api
     from cityops.web import pages as shell_pages
 
@@ -163,12 +169,18 @@ def create_app(
         feeds_api.router,
         spreadsheet_api.router,
         health_api.router,
+        alerts_api.router,
+        incidents_api.router,
+        notifications_api.router,
         accounts_api.router,
         accounts_pages.router,
         catalog_pages.router,
         feeds_pages.router,
         spreadsheet_pages.router,
         health_pages.router,
+        alerts_pages.router,
+        incidents_pages.router,
+        notifications_pages.router,
         shell_pages.router,
     ):
         app.include_router(router)
@@ -229,7 +241,7 @@ def _embedded_worker(
         from cityops.worker import Worker
 
         stop = asyncio.Event()
-        running = Worker(database, clock, settings.resolved_secret_key)
+        running = Worker(database, clock, settings.resolved_secret_key, settings=settings)
         task = asyncio.create_task(running.run(stop, settings.worker_tick_seconds), name="cityops-worker")
         try:
             yield

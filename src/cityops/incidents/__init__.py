@@ -1,0 +1,1 @@
+"""Incidents: work for people, with an owner agency, assignees, a deadline, an SOP checklist and a full trail."""
