@@ -17,7 +17,7 @@ from cityops.catalog.service import read_catalog
 from cityops.clock import FrozenClock
 from cityops.db.engine import Database
 from cityops.demo.feeds import LATE_AGENCY, PREFIX, FeedPlan, instant_schedule, plan_feeds
-from cityops.demo.runner import Connections, Provisioned, provision
+from cityops.demo.runner import DEMO_USERS, Connections, Provisioned, provision
 from cityops.demo.simulator import IndicatorPlan
 from cityops.feeds import lateness
 from cityops.feeds.cadence import parse_cadence
@@ -142,7 +142,7 @@ def test_provisioning_again_duplicates_nothing_and_renews_keys_and_the_lgsp_addr
     second = _provision(backend, clock(), moved)
     after = _feeds(database)
     assert {code: feed.id for code, feed in after.items()} == {code: feed.id for code, feed in before.items()}
-    assert _count(database, select(func.count()).select_from(User)) == 4
+    assert _count(database, select(func.count()).select_from(User)) == len(DEMO_USERS)
     assert _count(database, select(func.count()).where(AuditEntry.action == "feed.create")) == len(before)
     assert set(second.keys) == set(first.keys) and not set(second.keys.values()) & set(first.keys.values())
     revoked = select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_not(None))
