@@ -47,6 +47,7 @@ KEPT_TABLES = {
     "alembic_version",
     "agencies",
     "incident_categories",
+    "feedback_categories",
 }
 PASSWORD = "mật-khẩu-đủ-dài-2026"
 

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_sender: str = Field(default="cityops@localhost", description="The From address of e-mail notifications.")
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, description="Largest file attached to an incident.")
+    feedback_retention_days: int = Field(
+        default=365, ge=0, description="Days after closing that a report keeps its citizen's personal data; 0 keeps it."
+    )
+    feedback_rate_limit: int = Field(default=5, ge=1, description="Public report POSTs per client and window.")
+    feedback_rate_window_seconds: int = Field(default=600, ge=1)
+    max_photo_bytes: int = Field(default=8 * 1024 * 1024, description="Largest photo of a citizen's report.")
+    open311_jurisdiction: str = Field(default="nghean.gov.vn", description="The Open311 jurisdiction_id.")
 
     @cached_property
     def resolved_database_url(self) -> str:

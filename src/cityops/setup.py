@@ -12,6 +12,8 @@ from cityops.catalog.service import load_catalog
 from cityops.clock import Clock, system_clock
 from cityops.db.engine import Database
 from cityops.db.migrate import upgrade
+from cityops.feedback.categories import load_categories as load_feedback_categories
+from cityops.feedback.models import FeedbackCategory
 from cityops.geo.models import Subject
 from cityops.geo.service import ensure_commune_agencies, load_province
 from cityops.incidents.categories import load_categories
@@ -27,6 +29,7 @@ class ReadyReport:
     indicators_loaded: int = 0
     agencies_created: int = 0
     categories_loaded: int = 0
+    feedback_categories_loaded: int = 0
 
 
 def ensure_ready(settings: Settings, database: Database, clock: Clock = system_clock) -> ReadyReport:
@@ -41,4 +44,6 @@ def ensure_ready(settings: Settings, database: Database, clock: Clock = system_c
             report.agencies_created = ensure_commune_agencies(session, clock())
         if not session.scalar(select(func.count()).select_from(IncidentCategory)):
             report.categories_loaded = load_categories(session)
+        if not session.scalar(select(func.count()).select_from(FeedbackCategory)):
+            report.feedback_categories_loaded = load_feedback_categories(session)
     return report

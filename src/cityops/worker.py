@@ -39,6 +39,8 @@ from cityops.connectors import connector_class, kinds
 from cityops.connectors.base import ConnectorError, Fetched
 from cityops.connectors.runner import Prepared, prepare, run_feed, store
 from cityops.db.engine import Database
+from cityops.feedback import privacy as feedback_privacy
+from cityops.feedback import stats as feedback_stats
 from cityops.feeds import lateness
 from cityops.feeds import service as feeds
 from cityops.feeds.models import Feed
@@ -120,6 +122,8 @@ class Worker:
         escalated = escalation.escalate(self.db, self.clock)
         runs = self.run_due_pulls()
         sent = delivery.deliver_due(self.db, self.clock, self.settings, owner=self.name)
+        published = feedback_stats.publish_indicators(self.db, self.clock)
+        purged = feedback_privacy.purge_expired(self.db, self.clock, self.settings)
         return {
             "planned": result.planned,
             "late": result.late,
@@ -128,6 +132,8 @@ class Worker:
             "escalated": escalated,
             "runs": runs,
             "sent": sent,
+            "feedback_values": published,
+            "personal_data_purged": purged,
         }
 
     def run_due_pulls(self) -> list[dict[str, Any]]:

@@ -190,11 +190,11 @@ def test_pushed_values_arrive_through_the_api_with_agency_keys(demo: Demo) -> No
     try:
         audit = client.get("/api/v1/audit", params={"entity_type": "api_key", "limit": 200}).json()["items"]
         assert any(entry["action"] == "api_key.create" and entry["actor"] == "demo" for entry in audit)
-        latest = client.get("/api/v1/indicators/pakn.tiep_nhan/latest", params={"subject_kind": "commune"})
+        latest = client.get("/api/v1/indicators/antt.vi_pham_giao_thong/latest", params={"subject_kind": "commune"})
         assert latest.status_code == 200
         body = latest.json()
         assert body["total"] == 130, "every commune of Nghệ An has a value"
-        assert all(item["feed"] == "demo_trung_tam_giam_sat_dieu_hanh_day" for item in body["items"])
+        assert all(item["feed"] == "demo_cong_an_tinh_day" for item in body["items"])
     finally:
         client.close()
     assert _accepted_by_source(demo, "push") > 0
@@ -326,3 +326,53 @@ def test_rules_fire_on_simulated_data_and_an_incident_goes_from_assignment_to_cl
     assert any(action == "assigned" and actor == "vanhanh" for actor, action, _details in trail), trail
     assert tasks and all(task.done_by == "xuly" for task in tasks)
     assert "desk: incident #" in demo.log_path.read_text()
+
+
+def test_citizens_file_reports_over_open311_and_with_photos_through_the_form(demo: Demo) -> None:
+    """The demo's citizens file reports over Open311 (the citizen app's key) and, with photos, through the public
+    form; the photos are served without their location; the staff list shows the reports (no contact) and the
+    feedback indicators are computed from them."""
+    import io
+
+    from PIL import Image
+
+    from cityops.feedback.models import Report, ReportPhoto
+    from cityops.feedback.stats import FEED_CODE
+
+    def filed() -> dict[str, int]:
+        with demo.db.reading() as session:
+            counts = dict(session.execute(select(Report.source, func.count()).group_by(Report.source)).all())
+            photos = int(session.scalar(select(func.count()).select_from(ReportPhoto)) or 0)
+        return counts if counts.get("open311") and counts.get("web") and photos else {}
+
+    _eventually(filed, "reports over Open311 and with photos through the form", demo)
+    with demo.db.reading() as session:
+        code, photo_id, key_id = session.execute(
+            select(Report.tracking_code, ReportPhoto.id, Report.api_key_id)
+            .join(ReportPhoto, ReportPhoto.report_id == Report.id)
+            .limit(1)
+        ).one()
+        keyed = session.scalar(select(func.count()).where(Report.source == "open311", Report.api_key_id.is_not(None)))
+    assert key_id is None and keyed, "Open311 reports carry the citizen app's key; form reports none"
+    served = httpx.get(f"{demo.base_url}/report/{code}/photos/{photo_id}", timeout=30)
+    assert served.status_code == 200
+    image = Image.open(io.BytesIO(served.content))
+    assert image.format == "JPEG" and not image.getexif().get_ifd(0x8825), "the location was stripped"
+
+    client = _logged_in(demo.base_url, *_user("leader"))
+    try:
+        page = client.get("/feedback")
+        assert page.status_code == 200 and code in page.text
+        assert "Phản ánh" in page.text and "/feedback/reports/" in page.text
+        stats = client.get("/api/v1/feedback/stats").json()
+        assert stats["total"] >= 2
+
+        def received_today() -> float:
+            latest = client.get("/api/v1/indicators/pakn.tiep_nhan/latest", params={"subject_kind": "province"})
+            items = [item for item in latest.json()["items"] if item["feed"] == FEED_CODE]
+            return items[0]["value"] if items else 0
+
+        assert _eventually(received_today, "pakn.tiep_nhan computed from the reports", demo, seconds=90) >= 1
+    finally:
+        client.close()
+    assert "citizens: " in demo.log_path.read_text()

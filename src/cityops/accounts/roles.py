@@ -24,6 +24,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "handle_incidents",
             "manage_notifications",
             "receive_notifications",
+            "manage_personal_data",
         }
     ),
     # The center's operators: define rules, decide on alerts, dispatch and close incidents of every agency.
@@ -46,8 +47,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "officer": frozenset({"read_data", "supply_data", "handle_incidents", "receive_notifications"}),
     "handler": frozenset({"read_data", "handle_incidents", "receive_notifications"}),
     "public": frozenset({"receive_notifications"}),
-    # An agency system's API key: reads what its agency may see, writes through its feeds.
-    "api_key": frozenset({"read_data", "write_observations", "supply_data"}),
+    # An agency system's API key: reads what its agency may see, writes through its feeds; a citizen app's key files
+    # citizens' reports over Open311.
+    "api_key": frozenset({"read_data", "write_observations", "supply_data", "submit_reports"}),
 }
 
 

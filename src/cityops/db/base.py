@@ -60,6 +60,7 @@ def import_all_models() -> None:
     from cityops.alerts import models as _alerts  # noqa: F401
     from cityops.catalog import models as _catalog  # noqa: F401
     from cityops.connectors.spreadsheet import models as _spreadsheet  # noqa: F401
+    from cityops.feedback import models as _feedback  # noqa: F401
     from cityops.feeds import models as _feeds  # noqa: F401
     from cityops.geo import models as _geo  # noqa: F401
     from cityops.incidents import models as _incidents  # noqa: F401

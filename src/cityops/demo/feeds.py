@@ -13,6 +13,9 @@ Health, so the `soyte` demo officer sees it too). Its agreement is dated a few d
 sends its current day nor the two before, so the lateness alert fires and the Data health page has something real
 to show. Every other feed is created "now": no past period is owed, and the simulator delivers on time.
 
+The citizen-feedback indicators (pakn.*) have no demo feed: `simulated()` leaves them out, since cityops computes
+them from the reports the demo's citizens file (cityops.demo.reports, cityops.feedback.stats).
+
 Provisioning is idempotent: a second `cityops demo` reuses the feeds, changes what differs (audited) and pauses the
 demo feeds no longer used (the `demo_<agency>` feeds of older demos, the MQTT feed without a broker). The simulated
 agencies stop when the demo stops, so periods that came due meanwhile are excused: each on-time feed is paused,
@@ -40,6 +43,8 @@ from cityops.feeds.models import Feed
 from cityops.feeds.service import create_feed, feed_indicator_codes, update_feed, validate_settings
 
 PREFIX = "demo_"
+# Computed by cityops itself from the citizens' reports the demo files (cityops.feedback.stats): never simulated.
+FROM_REPORTS = ("pakn.",)
 HTTP_PULL_AGENCIES = frozenset({"trung_tam_phuc_vu_hcc"})  # its iGate statistics, through the LGSP
 SPREADSHEET_DOMAINS = ("ktxh.", "dulich.")  # the manual subsystems
 MQTT_INDICATORS = frozenset({"antt.camera", "antt.camera_truc_tuyen"})  # counted by the camera recorders
@@ -98,6 +103,11 @@ class FeedPlan:
             return None
         current = parse_cadence(self.cadence).slot(now)
         return current.start - timedelta(days=SILENT_PERIODS - 1)
+
+
+def simulated(indicators: Sequence[IndicatorPlan]) -> list[IndicatorPlan]:
+    """The indicators the simulator supplies: all but those computed from the citizens' reports."""
+    return [indicator for indicator in indicators if not indicator.code.startswith(FROM_REPORTS)]
 
 
 def kind_of(indicator: IndicatorPlan, *, mqtt: bool) -> str:

@@ -7,8 +7,14 @@
    or off);
 3. revoke the previous run's simulator keys and create fresh ones (a key's secret is shown only once);
 4. put the recent past on the LGSP endpoint, start the web server — whose embedded worker pulls the LGSP feeds,
-   listens to MQTT and watches lateness —, wait until it answers, backfill the recent past, then send the current
-   period every `interval` seconds until stopped.
+   listens to MQTT, watches lateness and computes the feedback indicators from the reports —, wait until it
+   answers, backfill the recent past, then send the current period every `interval` seconds until stopped; each
+   round the citizens file a few reports (cityops.demo.reports: over Open311 with the citizen app's key, some with
+   photos through the public form) and the desk works the incidents.
+
+The citizen-feedback indicators (pakn.*) are not simulated: cityops computes them from the reports filed. Every
+simulated citizen comes from 127.0.0.1, so the demo process raises the public POSTs' rate limit per client
+(CITYOPS_FEEDBACK_RATE_LIMIT) to at least DEMO_RATE_LIMIT.
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ from cityops.clock import LOCAL_TZ, system_clock
 from cityops.db.engine import Database
 from cityops.demo import lgsp, sensors
 from cityops.demo.desk import Desk, DeskError, Person
-from cityops.demo.feeds import FeedPlan, plan_feeds, provision_feeds, with_feeds
+from cityops.demo.feeds import FeedPlan, plan_feeds, provision_feeds, simulated, with_feeds
 from cityops.demo.lgsp import LgspEndpoint
+from cityops.demo.reports import Citizens, FilingError
 from cityops.demo.sensors import CameraSensors
 from cityops.demo.simulator import UPLOAD_ROUNDS, IndicatorPlan, Simulator
 from cityops.geo.models import Subject
@@ -47,6 +54,10 @@ from cityops.settings import Settings
 from cityops.web.app import create_app
 
 DEMO_KEY_NAME = "demo simulator"
+CITIZEN_KEY_NAME = "demo citizen app"  # the key a citizens' app files reports with over Open311
+CITIZEN_APP = "citizen_app"  # its entry among the provisioned keys
+CITIZEN_APP_AGENCY = "trung_tam_giam_sat_dieu_hanh"  # the IOC runs the citizens' app
+DEMO_RATE_LIMIT = 10_000  # public report POSTs per client and window, in the demo (every citizen is 127.0.0.1)
 DEMO_ACTOR = accounts.Actor("demo")
 WRITING_KINDS = ("push", "spreadsheet")  # the kinds the simulator sends through the API with an agency's key
 
@@ -83,7 +94,8 @@ class Connections:
 
 @dataclass
 class Provisioned:
-    """What provisioning made: each agency's key, the indicators with their feeds, the feeds."""
+    """What provisioning made: each agency's key (and the citizen app's, under CITIZEN_APP), the indicators with
+    their feeds, the feeds."""
 
     keys: dict[str, str]
     plans: list[IndicatorPlan]
@@ -137,7 +149,7 @@ def provision(
                 full_name=user.full_name,
                 is_agency_head=user.head,
             )
-    indicators = indicator_plans(session)
+    indicators = simulated(indicator_plans(session))
     feeds = plan_feeds(indicators, interval=interval, mqtt=connections.mqtt is not None)
 
     def settings_of(feed: FeedPlan) -> dict[str, Any]:
@@ -152,7 +164,8 @@ def provision(
         return {}
 
     provision_feeds(session, DEMO_ACTOR, now, feeds, settings_of, secret_key)
-    for old in session.scalars(select(ApiKey).where(ApiKey.name == DEMO_KEY_NAME, ApiKey.revoked_at.is_(None))):
+    demo_keys = select(ApiKey).where(ApiKey.name.in_([DEMO_KEY_NAME, CITIZEN_KEY_NAME]), ApiKey.revoked_at.is_(None))
+    for old in session.scalars(demo_keys):
         accounts.revoke_api_key(session, DEMO_ACTOR, now, old.prefix)
     writes: dict[str, list[str]] = {}
     for feed in feeds:
@@ -164,6 +177,9 @@ def provision(
             session, DEMO_ACTOR, now, agency_code=agency, feed_codes=codes, name=DEMO_KEY_NAME
         )
         keys[agency] = secret
+    _key, keys[CITIZEN_APP] = accounts.create_api_key(
+        session, DEMO_ACTOR, now, agency_code=CITIZEN_APP_AGENCY, feed_codes=[], name=CITIZEN_KEY_NAME
+    )
     load_sample_places(session, DEMO_ACTOR, now)  # the tourist sites of the map
     if not session.scalar(select(func.count()).select_from(AlertRule)):  # an operator's later changes are kept
         load_rules(session, DEMO_ACTOR, now)  # the default rules: they fire on the simulated data
@@ -207,12 +223,30 @@ def _desk_round(desk: Desk | None, echo: Callable[[str], None]) -> None:
         echo(f"desk: {exc}")
 
 
+def _citizens_round(citizens: Citizens | None, echo: Callable[[str], None]) -> None:
+    """The citizens file this round's reports; a failure is said, not fatal."""
+    if citizens is None:
+        return
+    try:
+        filed = citizens.round()
+    except (httpx.HTTPError, FilingError) as exc:
+        echo(f"citizens: {exc}")
+        return
+    if filed.open311 or filed.form or filed.refused:
+        refused = f", {filed.refused} refused" if filed.refused else ""
+        echo(
+            f"citizens: {filed.open311} reports over Open311, {filed.form} through the form with {filed.photos} "
+            f"photos{refused} ({', '.join(filed.codes)})"
+        )
+
+
 def _simulate(
     simulator: Simulator,
     interval: float,
     stop: threading.Event,
     echo: Callable[[str], None],
     desk: Desk | None = None,
+    citizens: Citizens | None = None,
 ) -> None:
     try:
         if not _wait_until_up(simulator.base_url, stop):
@@ -235,6 +269,7 @@ def _simulate(
                 if not stop.is_set():
                     echo(f"simulator: round {simulator.ticks} failed: {exc}")
                 continue
+            _citizens_round(citizens, echo)
             _desk_round(desk, echo)
             uploads = f", {done.uploaded} uploaded in {done.uploads} spreadsheets" if done.uploads else ""
             echo(
@@ -245,6 +280,8 @@ def _simulate(
         simulator.close()
         if desk is not None:
             desk.close()
+        if citizens is not None:
+            citizens.close()
 
 
 def _describe(
@@ -277,6 +314,10 @@ def _describe(
     else:
         echo(f"  mqtt        off: {mqtt_problem}; MQTT skipped, the camera counts are pushed instead")
     echo(f"  push        every other feed, through {base_url}/api/v1/observations with each agency's key")
+    echo(
+        f"  reports     citizens file reports over Open311 ({base_url}/open311/v2/requests.json, the citizen app's "
+        f"key) and with photos through {base_url}/report; pakn.* are computed from them → {base_url}/feedback"
+    )
     for feed in feeds:
         if feed.code in silent_since:
             since = silent_since[feed.code].astimezone(LOCAL_TZ).strftime("%d/%m/%Y")
@@ -296,6 +337,8 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> None:
     """Serve the app and run the simulator beside it until interrupted."""
+    if settings.feedback_rate_limit < DEMO_RATE_LIMIT:  # every simulated citizen comes from 127.0.0.1
+        settings = settings.model_copy(update={"feedback_rate_limit": DEMO_RATE_LIMIT})
     now = system_clock()
     install = install_id(settings)
     mqtt, mqtt_problem = find_broker(settings)
@@ -334,8 +377,12 @@ def run_demo(
         Person(base_url, DESK_HANDLER, people[DESK_HANDLER].password),
         people[DESK_HANDLER].agency,
     )
+    citizens = Citizens(base_url, provisioned.keys[CITIZEN_APP], province, system_clock)
     worker = threading.Thread(
-        target=_simulate, args=(simulator, interval, stop, echo, desk), daemon=True, name="cityops-simulator"
+        target=_simulate,
+        args=(simulator, interval, stop, echo, desk, citizens),
+        daemon=True,
+        name="cityops-simulator",
     )
     echo(f"cityops demo: {base_url}/")
     echo("Đăng nhập / log in:")

@@ -616,6 +616,7 @@ def change_status(
         incident.status = IN_PROGRESS
         incident.resolved_at = incident.closed_at = None
         _record(session, actor, now, incident, REOPENED, **details)
+        _tell_report(session, incident, now)
         return incident
     incident.status = target
     if target == RESOLVED:
@@ -643,7 +644,16 @@ def change_status(
             ),
             link=link_of(incident.id),
         )
+    _tell_report(session, incident, now)
     return incident
+
+
+def _tell_report(session: Session, incident: Incident, now: datetime) -> None:
+    """A citizen's incident: its report gets the public answer (or is opened again)."""
+    if incident.source == "citizen":
+        from cityops.feedback.service import on_incident_status  # feedback.service imports this module
+
+        on_incident_status(session, incident, now)
 
 
 def assign(

@@ -135,6 +135,10 @@ def create_app(
     from cityops.catalog import pages as catalog_pages
     from cityops.connectors.spreadsheet import api as spreadsheet_api
     from cityops.connectors.spreadsheet import pages as spreadsheet_pages
+    from cityops.feedback import api as feedback_api
+    from cityops.feedback import open311 as feedback_open311
+    from cityops.feedback import pages as feedback_pages
+    from cityops.feedback import stats_pages as feedback_stats_pages
     from cityops.feeds import api as feeds_api
     from cityops.feeds import pages as feeds_pages
     from cityops.geo import api as geo_api
@@ -172,6 +176,8 @@ def create_app(
         alerts_api.router,
         incidents_api.router,
         notifications_api.router,
+        feedback_api.router,
+        feedback_open311.router,
         accounts_api.router,
         accounts_pages.router,
         catalog_pages.router,
@@ -181,6 +187,8 @@ def create_app(
         alerts_pages.router,
         incidents_pages.router,
         notifications_pages.router,
+        feedback_pages.router,
+        feedback_stats_pages.router,
         shell_pages.router,
     ):
         app.include_router(router)
