@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -372,3 +373,21 @@ def test_no_odd_read_request_gets_a_500(tolerant_client: TestClient, hcc_key: Ag
     assert answer.status_code < 500, answer.text
     if answer.status_code >= 400:
         assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_citizens_form_has_room_for_five_photos_where_the_api_has_the_body_limit(
+    small_client: TestClient, database
+) -> None:
+    photos = b"\xff" * 3000  # over the 2,000 bytes of the API, under five photos' worth
+    api = small_client.post(OBSERVATIONS, headers={"Content-Type": "application/json"}, content=photos)
+    assert_problem(api, 413, "body_too_large")
+    form = small_client.get("/report")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token is not None
+    answer = small_client.post(
+        "/report",
+        data={"csrf_token": token[1], "category": "", "description": ""},
+        files={"photos": ("a.jpg", photos, "image/jpeg")},
+    )
+    assert answer.status_code == 422, answer.text[:300]  # read and answered field by field, not refused whole
+    assert "Nội dung" in answer.text or "nội dung" in answer.text

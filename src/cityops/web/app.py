@@ -45,16 +45,29 @@ STATUS_CODES = {
 
 
 class BodySizeLimit:
-    """Refuse bodies over the limit with 413, whether announced by Content-Length or streamed."""
+    """Refuse bodies over the limit with 413, whether announced by Content-Length or streamed. Paths in `wider`
+    have a limit of their own (the citizen's form carries up to five photos)."""
+
+    def __init__(self, app: ASGIApp, limit: int, wider: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.default = limit
+        self.wider = wider or {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await _Limited(self.app, self.wider.get(scope["path"], self.default))(scope, receive, send)
+
+
+class _Limited:
+    """One request's body limit."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -235,7 +248,9 @@ def create_app(
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    # The public report form: five photos at their largest, the text and the multipart framing.
+    report_limit = max(settings.max_body_bytes, 5 * settings.max_photo_bytes + 1024 * 1024)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, wider={"/report": report_limit})
     return app
 
 
