@@ -31,8 +31,7 @@ from cityops.geo.models import Subject
 from cityops.i18n import fold, translate
 from cityops.incidents.models import IncidentCategory
 from cityops.web.deps import client_ip, language, parts
-from cityops.web.pages import render, require_page
-from cityops.web.security import CSRF_COOKIE, csrf_valid
+from cityops.web.pages import form_csrf_ok, form_text, render, require_page
 
 router = APIRouter(include_in_schema=False)
 SILENCE_CHOICES = (30, 60, 240, 1440, 10080)
@@ -69,19 +68,6 @@ _NUMBER = re.compile(r"-?[0-9]+([.,][0-9]+)?", re.ASCII)
 _INTEGER = re.compile(r"[0-9]{1,9}", re.ASCII)
 
 
-def _clean(value: Any, limit: int = 255) -> str:
-    return value.replace("\x00", "").strip()[:limit] if isinstance(value, str) else ""
-
-
-def _csrf_ok(request: Request, form: FormData) -> bool:
-    token = form.get("csrf_token")
-    return csrf_valid(
-        parts(request).settings.resolved_secret_key,
-        request.cookies.get(CSRF_COOKIE),
-        token if isinstance(token, str) else None,
-    )
-
-
 def _not_found() -> HTTPException:
     return HTTPException(404)
 
@@ -112,8 +98,8 @@ def _list_context(request: Request, principal: Principal) -> dict[str, Any]:
     state = state if state in service.STATE_FILTERS else "active"
     severity = query.get("severity", "")
     severity = severity if severity in SEVERITIES else ""
-    kind = _clean(query.get("kind"), 40)
-    rule_code = _clean(query.get("rule"), 64)
+    kind = form_text(query.get("kind"), 40)
+    rule_code = form_text(query.get("rule"), 64)
     app_parts = parts(request)
     with app_parts.db.reading() as session:
         alerts, total = service.list_alerts(
@@ -188,7 +174,7 @@ async def alert_page(
 
 
 def _back(raw: FormData, alert_id: int) -> str:
-    back = _clean(raw.get("back"), 500)
+    back = form_text(raw.get("back"), 500)
     return back if back.startswith("/alerts") and "//" not in back and "\\" not in back else f"/alerts/{alert_id}"
 
 
@@ -203,7 +189,11 @@ async def _refused(
 ) -> Response:
     """The page the form came from again, with what went wrong and what was typed."""
     back = _back(raw, alert_id)
-    typed = {"alert": alert_id, "reason": _clean(raw.get("reason"), 1000), "minutes": _clean(raw.get("minutes"), 10)}
+    typed = {
+        "alert": alert_id,
+        "reason": form_text(raw.get("reason"), 1000),
+        "minutes": form_text(raw.get("minutes"), 10),
+    }
     if back.startswith(f"/alerts/{alert_id}"):
         context = await run_in_threadpool(_detail_context, request, principal, alert_id)
         template = "alerts/alert.html"
@@ -220,13 +210,13 @@ async def _alert_action(request: Request, principal: Principal, alert_id: int, a
     app_parts = parts(request)
     lang = language(request)
     raw = await request.form()
-    if not _csrf_ok(request, raw):
+    if not form_csrf_ok(request, raw):
         return await _refused(request, principal, alert_id, raw, translate("login.csrf", lang), 403)
     actor, moment = Actor.of(principal, client_ip(request)), app_parts.clock()
     until = None
-    reason = _clean(raw.get("reason"), 1000)
+    reason = form_text(raw.get("reason"), 1000)
     if action == "silence":
-        minutes_text = _clean(raw.get("minutes"), 10)
+        minutes_text = form_text(raw.get("minutes"), 10)
         if not reason:
             return await _refused(
                 request, principal, alert_id, raw, translate("alerts.silence_error.reason", lang), 422
@@ -398,8 +388,8 @@ def _read_form(raw: FormData) -> tuple[dict[str, Any], dict[str, Any]]:
     """The form's entries as typed, and the rule definition they make."""
     values = _blank()
     for name in (*TEXT_FIELDS, *PARAM_FIELDS):
-        values[name] = _clean(raw.get(name), 255)
-    values["description"] = _clean(raw.get("description"), 5000)
+        values[name] = form_text(raw.get(name), 255)
+    values["description"] = form_text(raw.get("description"), 5000)
     values["enabled"] = raw.get("enabled") == "on"
     kind = values["kind"]
     params: dict[str, Any] = {}
@@ -546,7 +536,7 @@ async def create_rule(request: Request, principal: Principal = Depends(require_p
         context = await run_in_threadpool(_form_context, request, form)
         return render(request, "alerts/rule_form.html", context, status_code=status)
 
-    if not _csrf_ok(request, raw):
+    if not form_csrf_ok(request, raw):
         form.notice = translate("login.csrf", lang)
         return await again(403)
     actor, moment = Actor.of(principal, client_ip(request)), app_parts.clock()
@@ -614,7 +604,7 @@ async def edit_rule(
         context = await run_in_threadpool(lambda: _form_context(request, form, rule_code=code, rule_out=out))
         return render(request, "alerts/rule_form.html", context, status_code=status)
 
-    if not _csrf_ok(request, raw):
+    if not form_csrf_ok(request, raw):
         form.notice = translate("login.csrf", lang)
         return await again(403)
     actor, moment = Actor.of(principal, client_ip(request)), app_parts.clock()
@@ -640,7 +630,7 @@ async def delete_rule(
     """Delete a rule and its alerts."""
     app_parts = parts(request)
     raw = await request.form()
-    if not _csrf_ok(request, raw):
+    if not form_csrf_ok(request, raw):
         raise HTTPException(403)
     actor, moment = Actor.of(principal, client_ip(request)), app_parts.clock()
 

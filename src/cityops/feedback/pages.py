@@ -36,8 +36,7 @@ from cityops.geo import service as geo
 from cityops.i18n import translate
 from cityops.incidents.service import IncidentError
 from cityops.web.deps import client_ip, language, parts
-from cityops.web.pages import render, require_page
-from cityops.web.security import CSRF_COOKIE, csrf_valid
+from cityops.web.pages import form_csrf_ok, form_text, render, require_page
 
 router = APIRouter(include_in_schema=False)
 GEOJSON = "application/geo+json"
@@ -48,19 +47,6 @@ MAX_ID = 2**62
 
 def _t(key: str, lang: str, **params: Any) -> str:
     return translate(f"feedback.{key}", lang, **params)
-
-
-def _clean(value: Any, limit: int) -> str:
-    return value.replace("\x00", "").strip()[:limit] if isinstance(value, str) else ""
-
-
-def _csrf_ok(request: Request, form: FormData) -> bool:
-    token = form.get("csrf_token")
-    return csrf_valid(
-        parts(request).settings.resolved_secret_key,
-        request.cookies.get(CSRF_COOKIE),
-        token if isinstance(token, str) else None,
-    )
 
 
 def _client_key(request: Request, what: str) -> str:
@@ -165,11 +151,11 @@ async def report_form(request: Request) -> Response:
 def _values_of(form: FormData) -> dict[str, Any]:
     values = _blank()
     for name in TEXT_FIELDS:
-        values[name] = _clean(form.get(name), 6000 if name == "description" else 600)
-    values["address"] = _clean(form.get("address"), 600)
+        values[name] = form_text(form.get(name), 6000 if name == "description" else 600)
+    values["address"] = form_text(form.get("address"), 600)
     values["consent"] = form.get("consent") in ("1", "on", "yes", "true")
     values["attributes"] = {
-        key: _clean(value, 600)
+        key: form_text(value, 600)
         for key, value in form.multi_items()
         if key.startswith("attr.") and isinstance(value, str)
     }
@@ -231,7 +217,7 @@ async def report_submit(request: Request) -> Response:
                 content = await upload.read(settings.max_photo_bytes + 1)
                 if upload.filename or content:
                     photos.append(service.PhotoIn(upload.filename or "", content, upload.content_type or ""))
-        csrf_ok = _csrf_ok(request, form)
+        csrf_ok = form_csrf_ok(request, form)
     chosen_photos = len(photos)
     report_form_ = ReportForm(values)
 
@@ -344,7 +330,7 @@ async def report_rating(request: Request, code: str) -> Response:
     app_parts = parts(request)
     lang = language(request)
     form = await request.form()
-    if not _csrf_ok(request, form):
+    if not form_csrf_ok(request, form):
         context = await run_in_threadpool(_public_context, request, code, lang)
         if context is None:
             return _not_found(request, code)
@@ -353,7 +339,7 @@ async def report_rating(request: Request, code: str) -> Response:
     wait = await run_in_threadpool(_limited, request, "report")
     if wait is not None:
         return _too_many(request, wait)
-    rating, comment = _clean(form.get("rating"), 10), _clean(form.get("comment"), 3000)
+    rating, comment = form_text(form.get("rating"), 10), form_text(form.get("comment"), 3000)
 
     def run() -> str | list[service.ReportError] | None:
         try:
@@ -444,7 +430,7 @@ async def staff_report_merge(
         return _staff_not_found(request, report_id)
 
     def run() -> tuple[int, str]:
-        if not _csrf_ok(request, form):
+        if not form_csrf_ok(request, form):
             return 403, _t("form.csrf_failed", lang)
         try:
             with app_parts.db.writing() as session:

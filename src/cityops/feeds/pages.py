@@ -34,9 +34,8 @@ from cityops.feeds.schemas import ERROR_FIELDS, MAX_SETTINGS_DEPTH
 from cityops.geo.models import Subject
 from cityops.i18n import catalog, fold, translate
 from cityops.web.deps import client_ip, language, parts
-from cityops.web.pages import render, require_page
+from cityops.web.pages import form_csrf_ok, form_text, render, require_page
 from cityops.web.problems import Problem
-from cityops.web.security import CSRF_COOKIE, csrf_valid
 
 router = APIRouter(include_in_schema=False)
 RUN_LOG_SIZE = 50
@@ -75,20 +74,6 @@ def _label(prefix: str, value: str, lang: str) -> str:
 
 def _name(item: Any, lang: str) -> str:
     return str(item.name_vi if lang == "vi" else item.name_en or item.name_vi)
-
-
-def _clean(text: Any, limit: int) -> str:
-    # NUL cannot be compared or stored by PostgreSQL, and no field needs it.
-    return text.replace("\x00", "").strip()[:limit] if isinstance(text, str) else ""
-
-
-def _csrf_ok(request: Request, form: FormData) -> bool:
-    token = form.get("csrf_token")
-    return csrf_valid(
-        parts(request).settings.resolved_secret_key,
-        request.cookies.get(CSRF_COOKIE),
-        token if isinstance(token, str) else None,
-    )
 
 
 def _not_found() -> HTTPException:
@@ -346,17 +331,17 @@ def _no_nul(value: Any, depth: int = 0) -> bool:
 
 def _read_form(raw: FormData, kind: str, lang: str, *, editing: bool) -> tuple[Entered, FeedForm]:
     """Read the posted form; the form as it came back, with every entry that cannot be used."""
-    text = {name: _clean(raw.get(name), 255) for name in ("code", "agency", "name", "grace_minutes", "poll_seconds")}
+    text = {name: form_text(raw.get(name), 255) for name in ("code", "agency", "name", "grace_minutes", "poll_seconds")}
     values: dict[str, Any] = {
         **_blank_values(kind),
         **text,
-        "description": _clean(raw.get("description"), 5000),
-        "indicators": [_clean(v, 80) for v in raw.getlist("indicators") if _clean(v, 80)][:500],
-        "coverage": _clean(raw.get("coverage"), 16) or "province",
-        "subjects": [_clean(v, 40) for v in raw.getlist("subjects") if _clean(v, 40)][:5000],
+        "description": form_text(raw.get("description"), 5000),
+        "indicators": [form_text(v, 80) for v in raw.getlist("indicators") if form_text(v, 80)][:500],
+        "coverage": form_text(raw.get("coverage"), 16) or "province",
+        "subjects": [form_text(v, 40) for v in raw.getlist("subjects") if form_text(v, 40)][:5000],
         "settings": raw.get("settings") if isinstance(raw.get("settings"), str) else "",
-        "cadence_kind": _clean(raw.get("cadence_kind"), 20) or "none",
-        **{name: _clean(raw.get(name), 64) for name in CADENCE_FIELDS},
+        "cadence_kind": form_text(raw.get("cadence_kind"), 20) or "none",
+        **{name: form_text(raw.get(name), 64) for name in CADENCE_FIELDS},
     }
     values["cadence_unit"] = values["cadence_unit"] or "minutes"
     shown = FeedForm(values=values)
@@ -420,7 +405,7 @@ def _service_error(shown: FeedForm, exc: service.FeedError | AccountError, lang:
 
 
 def _kind_asked(request: Request) -> str:
-    asked = _clean(request.query_params.get("kind"), 32)
+    asked = form_text(request.query_params.get("kind"), 32)
     return asked if asked in kinds() else "push"
 
 
@@ -437,7 +422,7 @@ async def create_feed(request: Request, principal: Principal = Depends(require_p
     app_parts = parts(request)
     lang = language(request)
     raw = await request.form()
-    kind = _clean(raw.get("kind"), 32)
+    kind = form_text(raw.get("kind"), 32)
     kind = kind if kind in kinds() else "push"
     entered, shown = _read_form(raw, kind, lang, editing=False)
     shown.retype_secrets = entered.secrets_typed
@@ -446,7 +431,7 @@ async def create_feed(request: Request, principal: Principal = Depends(require_p
         context = await run_in_threadpool(_form_context, request, shown)
         return render(request, "feed_form.html", context, status_code=status)
 
-    if not _csrf_ok(request, raw):
+    if not form_csrf_ok(request, raw):
         shown.errors, shown.summary = {}, []
         shown.notice = translate("login.csrf", lang)
         return await again(403)
@@ -555,7 +540,7 @@ async def edit_feed(
         )
         return render(request, "feed_form.html", context, status_code=status)
 
-    if not _csrf_ok(request, raw):
+    if not form_csrf_ok(request, raw):
         shown.errors, shown.summary = {}, []
         shown.notice = translate("login.csrf", lang)
         return await again(403)
@@ -681,7 +666,7 @@ async def _action(request: Request, principal: Principal, code: str, action: str
     app_parts = parts(request)
     lang = language(request)
     raw = await request.form()
-    if not _csrf_ok(request, raw):
+    if not form_csrf_ok(request, raw):
         context = await run_in_threadpool(_detail_context, request, principal, code)
         if context is None:
             raise _not_found()

@@ -44,8 +44,7 @@ from cityops.incidents.models import (
 )
 from cityops.notifications.models import DEAD, Delivery
 from cityops.web.deps import client_ip, language, parts
-from cityops.web.pages import render, require_page
-from cityops.web.security import CSRF_COOKIE, csrf_valid
+from cityops.web.pages import form_csrf_ok, form_text, render, require_page
 
 router = APIRouter(include_in_schema=False)
 RECENT_DAYS = 14  # closed and rejected incidents stay on the board this long
@@ -58,20 +57,6 @@ BACKS = ("/inbox",)
 
 
 # --- small helpers ---------------------------------------------------------------------------------------
-
-
-def _clean(value: Any, limit: int) -> str:
-    # NUL cannot be stored by PostgreSQL and no field needs it.
-    return value.replace("\x00", "").strip()[:limit] if isinstance(value, str) else ""
-
-
-def _csrf_ok(request: Request, form: FormData) -> bool:
-    token = form.get("csrf_token")
-    return csrf_valid(
-        parts(request).settings.resolved_secret_key,
-        request.cookies.get(CSRF_COOKIE),
-        token if isinstance(token, str) else None,
-    )
 
 
 def _name(item: Any, lang: str) -> str:
@@ -162,9 +147,9 @@ def _board_context(request: Request, principal: Principal) -> tuple[dict[str, An
     now = app_parts.clock()
     query = request.query_params
     filters = {
-        "agency": _clean(query.get("agency"), 64),
-        "domain": _clean(query.get("domain"), 32),
-        "severity": _clean(query.get("severity"), 16),
+        "agency": form_text(query.get("agency"), 64),
+        "domain": form_text(query.get("domain"), 32),
+        "severity": form_text(query.get("severity"), 16),
         "overdue": query.get("overdue") == "1",
     }
     error, status = "", 200
@@ -294,14 +279,14 @@ async def create_page(request: Request, principal: Principal = Depends(require_p
     app_parts = parts(request)
     lang = language(request)
     raw = await request.form()
-    values = {name: _clean(raw.get(name), 20_000 if name == "description" else 255) for name in NEW_FIELDS}
+    values = {name: form_text(raw.get(name), 20_000 if name == "description" else 255) for name in NEW_FIELDS}
     form = IncidentForm(values)
 
     async def again(status: int) -> Response:
         context = await run_in_threadpool(_new_context, request, principal, form)
         return render(request, "incidents/new.html", context, status_code=status)
 
-    if not _csrf_ok(request, raw):
+    if not form_csrf_ok(request, raw):
         form.notice = translate("login.csrf", lang)
         return await again(403)
     if not values["title"]:
@@ -479,7 +464,7 @@ async def incident_page(
 
 
 def _back(raw: FormData, principal: Principal) -> str:
-    back = _clean(raw.get("back"), 20)
+    back = form_text(raw.get("back"), 20)
     return back if back in BACKS and principal.can("handle_alerts") else ""
 
 
@@ -493,7 +478,7 @@ async def _refused(
     status: int,
 ) -> Response:
     """The page the form came from again: the message at the form that was sent, what was typed kept."""
-    typed = {name: _clean(value, 20_000) for name, value in raw.multi_items() if isinstance(value, str)}
+    typed = {name: form_text(value, 20_000) for name, value in raw.multi_items() if isinstance(value, str)}
     typed.pop("csrf_token", None)
     if _back(raw, principal):
         inbox = await run_in_threadpool(_inbox_context, request, principal)
@@ -535,7 +520,7 @@ async def _act(
         raw = await request.form()
     if not 0 < incident_id <= MAX_ID:
         return _not_found(request, incident_id)
-    if not _csrf_ok(request, raw):
+    if not form_csrf_ok(request, raw):
         return await _refused(request, principal, incident_id, raw, form_id, translate("login.csrf", lang), 403)
     if check is not None:
         problem = check(raw, lang)
@@ -570,16 +555,16 @@ async def status_action(
 ) -> Response:
     """Start, resolve (with a resolution), close, reopen or reject (with a required reason)."""
     raw = await request.form()
-    wanted = _clean(raw.get("status"), 20)
+    wanted = form_text(raw.get("status"), 20)
 
     def check(form: FormData, lang: str) -> str:
-        if wanted == REJECTED and not _clean(form.get("reason"), 20_000):
+        if wanted == REJECTED and not form_text(form.get("reason"), 20_000):
             return translate("incidents.error.reason_required", lang)
         return ""
 
     def change(session: Session, actor: Actor, moment: datetime, form: FormData) -> None:
         service.change_status(
-            session, principal, actor, moment, incident_id, status=wanted, reason=_clean(form.get("reason"), 20_000)
+            session, principal, actor, moment, incident_id, status=wanted, reason=form_text(form.get("reason"), 20_000)
         )
 
     done = wanted if wanted in (IN_PROGRESS, RESOLVED, CLOSED, REJECTED, service.REOPENED) else "status"
@@ -593,15 +578,15 @@ async def assign_action(
     """Give the incident to an agency and to assignees of that agency (replacing the assignees)."""
 
     def change(session: Session, actor: Actor, moment: datetime, form: FormData) -> None:
-        names = [_clean(value, 64) for value in form.getlist("assignees")]
-        names += [name.strip()[:64] for name in _clean(form.get("others"), 2000).replace(";", ",").split(",")]
+        names = [form_text(value, 64) for value in form.getlist("assignees")]
+        names += [name.strip()[:64] for name in form_text(form.get("others"), 2000).replace(";", ",").split(",")]
         service.assign(
             session,
             principal,
             actor,
             moment,
             incident_id,
-            agency_code=_clean(form.get("agency"), 64) or None,
+            agency_code=form_text(form.get("agency"), 64) or None,
             usernames=[name for name in names if name][:50],
         )
 
@@ -634,10 +619,10 @@ async def comment_action(
     """Add a comment."""
 
     def check(form: FormData, lang: str) -> str:
-        return "" if _clean(form.get("body"), 20_000) else translate("incidents.error.comment_empty", lang)
+        return "" if form_text(form.get("body"), 20_000) else translate("incidents.error.comment_empty", lang)
 
     def change(session: Session, actor: Actor, moment: datetime, form: FormData) -> None:
-        service.add_comment(session, principal, actor, moment, incident_id, body=_clean(form.get("body"), 20_000))
+        service.add_comment(session, principal, actor, moment, incident_id, body=form_text(form.get("body"), 20_000))
 
     return await _act(
         request, principal, incident_id, "comment", change, done="comment", anchor="#comments", check=check
@@ -656,10 +641,10 @@ async def link_action(
     """Link this incident to another one (number) as related."""
 
     def check(form: FormData, lang: str) -> str:
-        return "" if _number(_clean(form.get("to"), 20)) else _t("form.number", lang)
+        return "" if _number(form_text(form.get("to"), 20)) else _t("form.number", lang)
 
     def change(session: Session, actor: Actor, moment: datetime, form: FormData) -> None:
-        service.link(session, principal, actor, moment, incident_id, to_id=_number(_clean(form.get("to"), 20)) or 0)
+        service.link(session, principal, actor, moment, incident_id, to_id=_number(form_text(form.get("to"), 20)) or 0)
 
     return await _act(request, principal, incident_id, "link", change, done="linked", anchor="#links", check=check)
 
@@ -671,10 +656,10 @@ async def merge_action(
     """Merge this incident (a duplicate) into another one (number)."""
 
     def check(form: FormData, lang: str) -> str:
-        return "" if _number(_clean(form.get("into"), 20)) else _t("form.number", lang)
+        return "" if _number(form_text(form.get("into"), 20)) else _t("form.number", lang)
 
     def change(session: Session, actor: Actor, moment: datetime, form: FormData) -> None:
-        into = _number(_clean(form.get("into"), 20)) or 0
+        into = _number(form_text(form.get("into"), 20)) or 0
         service.merge(session, principal, actor, moment, incident_id, into_id=into)
 
     return await _act(request, principal, incident_id, "merge", change, done="merged", anchor="#links", check=check)

@@ -20,21 +20,11 @@ from cityops.i18n import translate
 from cityops.notifications import service
 from cityops.notifications.models import DEAD
 from cityops.web.deps import client_ip, language, parts
-from cityops.web.pages import render, require_page
-from cityops.web.security import CSRF_COOKIE, csrf_valid
+from cityops.web.pages import form_csrf_ok, render, require_page
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 30
 ALL_KINDS = (*service.KINDS, service.TEST_KIND)
-
-
-def _csrf_ok(request: Request, form: FormData) -> bool:
-    token = form.get("csrf_token")
-    return csrf_valid(
-        parts(request).settings.resolved_secret_key,
-        request.cookies.get(CSRF_COOKIE),
-        token if isinstance(token, str) else None,
-    )
 
 
 def _text(form: FormData, name: str, limit: int) -> str:
@@ -88,7 +78,7 @@ async def notifications_page(
 async def _mark(request: Request, principal: Principal, notification_id: int | None) -> Response:
     app_parts, user_id = parts(request), _user(principal)
     form = await request.form()
-    if not _csrf_ok(request, form):
+    if not form_csrf_ok(request, form):
         context = await run_in_threadpool(_list_context, request, principal)
         context["error"] = translate("login.csrf", language(request))
         return render(request, "notifications/list.html", context, status_code=403)
@@ -175,7 +165,7 @@ async def save_preferences(
     app_parts, lang, user_id = parts(request), language(request), _user(principal)
     form = await request.form()
     context = await run_in_threadpool(_preferences_context, request, principal)
-    if not _csrf_ok(request, form):
+    if not form_csrf_ok(request, form):
         context["error"] = translate("login.csrf", lang)
         return render(request, "notifications/preferences.html", context, status_code=403)
     ticked = set(form.getlist("chosen"))
@@ -214,7 +204,7 @@ async def send_test(
     """Send the user a test notification, back to the preferences page."""
     app_parts, user_id = parts(request), _user(principal)
     form = await request.form()
-    if not _csrf_ok(request, form):
+    if not form_csrf_ok(request, form):
         context = await run_in_threadpool(_preferences_context, request, principal)
         context["error"] = translate("login.csrf", language(request))
         return render(request, "notifications/preferences.html", context, status_code=403)
@@ -290,7 +280,7 @@ async def create_webhook(
     app_parts, lang = parts(request), language(request)
     form = await request.form()
     values = _webhook_form(form)
-    if not _csrf_ok(request, form):
+    if not form_csrf_ok(request, form):
         context = await run_in_threadpool(_webhooks_context, request, _shown(values))
         context["error"] = translate("login.csrf", lang)
         return render(request, "notifications/webhooks.html", context, status_code=403)
@@ -346,7 +336,7 @@ async def save_webhook(
     context = await run_in_threadpool(_edit_context, request, webhook_id)
     if context is None:
         raise HTTPException(404)
-    if not _csrf_ok(request, form):
+    if not form_csrf_ok(request, form):
         context.update(form=_shown(values, context["webhook"]["secret_set"]), error=translate("login.csrf", lang))
         return render(request, "notifications/webhook.html", context, status_code=403)
 
@@ -381,7 +371,7 @@ async def delete_webhook(
     """Delete a webhook and its waiting posts."""
     app_parts, lang = parts(request), language(request)
     form = await request.form()
-    if not _csrf_ok(request, form):
+    if not form_csrf_ok(request, form):
         context = await run_in_threadpool(_edit_context, request, webhook_id)
         if context is None:
             raise HTTPException(404)
@@ -443,7 +433,7 @@ async def replay(
     """Send a dead delivery again (attempts reset); back to the dead letters."""
     app_parts, lang = parts(request), language(request)
     form = await request.form()
-    if not _csrf_ok(request, form):
+    if not form_csrf_ok(request, form):
         context = await run_in_threadpool(_deliveries_context, request)
         context["error"] = translate("login.csrf", lang)
         return render(request, "notifications/deliveries.html", context, status_code=403)

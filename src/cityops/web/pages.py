@@ -18,7 +18,7 @@ from cityops.i18n import format_moment, format_number, translate
 from cityops.observations import derived
 from cityops.observations import service as observations
 from cityops.web.deps import language, optional_principal, parts
-from cityops.web.security import CSRF_COOKIE, csrf_token
+from cityops.web.security import CSRF_COOKIE, csrf_token, csrf_valid
 
 router = APIRouter(include_in_schema=False)
 HOME_REFRESH_SECONDS = 10
@@ -43,6 +43,22 @@ def require_page(permission: str) -> Callable[..., Any]:
         return principal
 
     return dependency
+
+
+def form_text(value: Any, limit: int = 255) -> str:
+    """A form field as trimmed text of at most `limit` characters; anything else (a file, nothing) is "".
+    NUL cannot be stored by PostgreSQL and no field needs it."""
+    return value.replace("\x00", "").strip()[:limit] if isinstance(value, str) else ""
+
+
+def form_csrf_ok(request: Request, form: Any) -> bool:
+    """Whether a posted form carries the CSRF token of this browser's seed."""
+    token = form.get("csrf_token")
+    return csrf_valid(
+        parts(request).settings.resolved_secret_key,
+        request.cookies.get(CSRF_COOKIE),
+        token if isinstance(token, str) else None,
+    )
 
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from cityops.accounts.models import Agency
@@ -23,8 +23,7 @@ from cityops.connectors.spreadsheet.template import period_label
 from cityops.feeds.cadence import CadenceError, parse_cadence
 from cityops.i18n import translate
 from cityops.web.deps import client_ip, language, parts
-from cityops.web.pages import render, require_page
-from cityops.web.security import CSRF_COOKIE, csrf_valid
+from cityops.web.pages import form_csrf_ok, render, require_page
 
 router = APIRouter(include_in_schema=False)
 PERMISSION = "supply_data"
@@ -115,15 +114,6 @@ def _refused_page(request: Request, exc: service.UploadRefused) -> Response:
     )
 
 
-def _csrf_ok(request: Request, form: FormData) -> bool:
-    token = form.get("csrf_token")
-    return csrf_valid(
-        parts(request).settings.resolved_secret_key,
-        request.cookies.get(CSRF_COOKIE),
-        token if isinstance(token, str) else None,
-    )
-
-
 def _after_change(request: Request, code: str, upload_id: int) -> Response | None:
     """Without htmx, a change answers with a redirect back to the page (so a reload sends nothing again)."""
     if request.headers.get("hx-request") == "true":
@@ -152,7 +142,7 @@ async def upload_form(
     app_parts = parts(request)
     limit = app_parts.settings.max_body_bytes
     async with request.form(max_files=1, max_fields=10) as form:
-        if not _csrf_ok(request, form):
+        if not form_csrf_ok(request, form):
             return await _page(request, principal, code, problem=_csrf_problem(), status_code=403)
         chosen = form.get("file")
         if not isinstance(chosen, UploadFile) or not (chosen.filename or chosen.size):
@@ -187,7 +177,7 @@ async def upload_form(
 async def _change(request: Request, principal: Principal, code: str, upload_id: int, action: str) -> Response:
     app_parts = parts(request)
     form = await request.form(max_files=0, max_fields=10)
-    if not _csrf_ok(request, form):
+    if not form_csrf_ok(request, form):
         return await _page(request, principal, code, upload_id, problem=_csrf_problem(), status_code=403)
     actor = Actor.of(principal, client_ip(request))
     change = service.commit if action == "commit" else service.discard
