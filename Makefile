@@ -12,7 +12,7 @@ DEBIAN_PACKAGES := chromium fonts-noto-core mosquitto
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 
-.PHONY: setup demo test check lint types bench serve clean
+.PHONY: setup demo test check lint types bench serve clean screenshots
 
 setup: $(STAMP_DEB) $(STAMP_PY) $(STAMP_JS)
 
@@ -57,6 +57,14 @@ check: lint types test
 
 bench: setup
 	$(BIN)/python -m bench
+
+# The pictures in README.md and docs/: taken by the browser tests, then copied to docs/img.
+SCREENSHOTS := overview-1366x768 overview-390x844 board-yte-1366x768 wall-5760x3240 map-desktop report-phone
+screenshots: setup
+	$(BIN)/python -m pytest -q tests/web/test_overview_browser.py tests/web/test_boards_browser.py \
+		tests/web/test_wall_browser.py tests/web/test_map_browser.py tests/web/test_report_browser.py
+	mkdir -p docs/img
+	for name in $(SCREENSHOTS); do cp test-artifacts/$$name.png docs/img/$$name.png; done
 
 clean:
 	rm -rf $(VENV) node_modules src/cityops/web/static/vendor .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "src" / "cityops" / "web" / "static" / "vendor"
+LEAFLET_IMAGES = ("layers.png", "layers-2x.png", "marker-icon.png", "marker-icon-2x.png", "marker-shadow.png")
 FILES = {
     "htmx.org/dist/htmx.min.js": "htmx.min.js",
     "htmx.org/LICENSE": "htmx.LICENSE.txt",
@@ -22,6 +23,15 @@ FILES = {
     "echarts/NOTICE": "echarts.NOTICE.txt",
     "echarts/licenses/LICENSE-d3": "echarts.LICENSE-d3.txt",
     "zrender/LICENSE": "zrender.LICENSE.txt",
+    # The map (BSD-2-Clause and MIT); leaflet.css finds its images in images/ next to it.
+    "leaflet/dist/leaflet.js": "leaflet.js",
+    "leaflet/dist/leaflet.css": "leaflet.css",
+    "leaflet/LICENSE": "leaflet.LICENSE.txt",
+    **{f"leaflet/dist/images/{image}": f"images/{image}" for image in LEAFLET_IMAGES},
+    "leaflet.markercluster/dist/leaflet.markercluster.js": "leaflet.markercluster.js",
+    "leaflet.markercluster/dist/MarkerCluster.css": "MarkerCluster.css",
+    "leaflet.markercluster/dist/MarkerCluster.Default.css": "MarkerCluster.Default.css",
+    "leaflet.markercluster/MIT-LICENCE.txt": "leaflet.markercluster.LICENSE.txt",
     **{
         f"@fontsource/noto-sans/files/noto-sans-{subset}-{weight}-normal.woff2": f"noto-sans-{subset}-{weight}.woff2"
         for subset in ("latin", "latin-ext", "vietnamese")
@@ -38,6 +48,7 @@ def main() -> int:
         if not path.exists():
             missing.append(source)
             continue
+        (TARGET / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, TARGET / name)
     if missing:
         print("missing front-end files (run npm ci):", ", ".join(missing), file=sys.stderr)

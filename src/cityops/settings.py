@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     feedback_rate_window_seconds: int = Field(default=600, ge=1)
     max_photo_bytes: int = Field(default=8 * 1024 * 1024, description="Largest photo of a citizen's report.")
     open311_jurisdiction: str = Field(default="nghean.gov.vn", description="The Open311 jurisdiction_id.")
+    map_tile_url: str = Field(default="", description="Map tiles ({z}/{x}/{y}) on the province's server; empty: none.")
 
     @cached_property
     def resolved_database_url(self) -> str:

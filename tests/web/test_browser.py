@@ -270,7 +270,9 @@ def test_leader_sees_live_values_in_vietnamese_then_english(page: Page, live_ser
     expect(page).to_have_url(f"{live_server.url}/")
     expect(page.locator("html")).to_have_attribute("lang", "vi")
     expect(page.locator("header .brand")).to_have_text("Trung tâm Giám sát, Điều hành Thông minh")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Các chỉ tiêu và giá trị mới nhất")
+    expect(
+        page.get_by_role("heading", level=2, name="Các chỉ tiêu và giá trị mới nhất")
+    ).to_be_visible()  # the table, below the overview
     expect(page.locator("header nav")).to_contain_text("leader · Lãnh đạo")
     expect(page.locator("thead")).to_contain_text("Giá trị mới nhất")
     received = page.locator('tr[data-indicator="hcc.ho_so_tiep_nhan"]')
@@ -305,7 +307,9 @@ def test_leader_sees_live_values_in_vietnamese_then_english(page: Page, live_ser
     switch.click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator("header .brand")).to_have_text("Intelligent Operations Center")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Indicators and their latest values")
+    expect(
+        page.get_by_role("heading", level=2, name="Indicators and their latest values")
+    ).to_be_visible()  # the table, below the overview
     expect(page.locator("header nav")).to_contain_text("leader · Leader")
     expect(received).to_contain_text("Dossiers received")
     expect(received).to_contain_text("Public administrative services")

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from cityops import live
 from cityops.accounts.models import Agency
 from cityops.accounts.roles import Principal
 from cityops.accounts.service import SYSTEM, Actor, audit
@@ -136,6 +137,7 @@ def fire(
         return False
     session.add(AlertEvent(alert_id=created, event="fired", at=now, details=details or {}))
     session.flush()
+    live.alert_changed(session, created)
     _fired(session, now, created, None)
     return True
 
@@ -152,6 +154,7 @@ def resolve(session: Session, key: str, now: datetime, details: dict[str, Any] |
         return False
     session.add(AlertEvent(alert_id=resolved, event="resolved", at=now, details=details or {}))
     session.flush()
+    live.alert_changed(session, resolved)
     return True
 
 
@@ -242,6 +245,7 @@ def raise_condition(session: Session, now: datetime, rule: AlertRule, finding: F
         _fired(session, now, fired, rule)
         changed = "fired"
     session.flush()
+    live.alert_changed(session, fired or started)
     return changed
 
 
@@ -261,6 +265,7 @@ def clear_condition(session: Session, now: datetime, key: str, details: dict[str
         )
     )
     session.flush()
+    live.alert_changed(session, row.id)
     return True
 
 
@@ -522,6 +527,7 @@ def acknowledge(session: Session, actor: Actor, principal: Principal, now: datet
     session.add(AlertEvent(alert_id=alert.id, event="acknowledged", at=now, actor=actor.label))
     audit(session, actor, "alert.acknowledge", "alert", alert.id, now, {"key": alert.key})
     session.flush()
+    live.alert_changed(session, alert.id)
     return alert
 
 
@@ -550,6 +556,7 @@ def silence(
     session.add(AlertEvent(alert_id=alert.id, event="silenced", at=now, actor=actor.label, details=details))
     audit(session, actor, "alert.silence", "alert", alert.id, now, {"key": alert.key, **details})
     session.flush()
+    live.alert_changed(session, alert.id)
     return alert
 
 
@@ -567,6 +574,7 @@ def unsilence(session: Session, actor: Actor, principal: Principal, now: datetim
         session.add(AlertEvent(alert_id=alert.id, event="unsilenced", at=now, actor=actor.label))
         audit(session, actor, "alert.unsilence", "alert", alert.id, now, {"key": alert.key})
         session.flush()
+        live.alert_changed(session, alert.id)
     return alert
 
 

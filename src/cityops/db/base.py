@@ -66,3 +66,4 @@ def import_all_models() -> None:
     from cityops.incidents import models as _incidents  # noqa: F401
     from cityops.notifications import models as _notifications  # noqa: F401
     from cityops.observations import models as _observations  # noqa: F401
+    from cityops.wall import models as _wall  # noqa: F401

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from cityops import live
 from cityops.accounts.models import Agency
 from cityops.accounts.roles import Principal
 from cityops.accounts.service import Actor, audit
@@ -519,6 +520,7 @@ def submit_report(session: Session, settings: Settings, now: datetime, submissio
             },
         )
         session.flush()
+        live.report_stored(session, report)
     except BaseException:
         for key in written:
             photo_files.remove(settings.data_dir, key)

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
+from cityops import live
 from cityops.accounts.models import Agency, User
 from cityops.accounts.roles import Principal
 from cityops.accounts.service import Actor, agency_subtree, audit
@@ -169,6 +170,7 @@ def _record(session: Session, actor: Actor, now: datetime, incident: Incident, a
     incident.updated_at = now
     event_id = _trail(session, incident.id, now, actor.label, action, **details)
     audit(session, actor, f"incident.{action}", "incident", incident.id, now, details)
+    live.incident_changed(session, incident)
     return event_id
 
 

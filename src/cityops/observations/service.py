@@ -27,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cityops import live
 from cityops.accounts.roles import Principal
 from cityops.alerts import evaluation as alert_evaluation
 from cityops.catalog.models import Indicator
@@ -591,6 +592,7 @@ def _ingest_in(
     lateness.mark_received(session, arrivals, now)
     if rows:
         alert_evaluation.mark_due(session, {row["indicator_id"] for row in rows}, now)
+        live.values_changed(session, {row["indicator_id"] for row in rows}, now)
     if source == "push":
         feeds_service.log_push_runs(
             session, batch.id, rows, rejected, [validator.feed_of(i, feed_id) for i in rejected_items], now

@@ -144,6 +144,7 @@ def create_app(
     from cityops.accounts import pages as accounts_pages
     from cityops.alerts import api as alerts_api
     from cityops.alerts import pages as alerts_pages
+    from cityops.boards import pages as boards_pages
     from cityops.catalog import api as catalog_api
     from cityops.catalog import pages as catalog_pages
     from cityops.connectors.spreadsheet import api as spreadsheet_api
@@ -155,13 +156,16 @@ def create_app(
     from cityops.feeds import api as feeds_api
     from cityops.feeds import pages as feeds_pages
     from cityops.geo import api as geo_api
+    from cityops.geo import pages as geo_pages
     from cityops.health import api as health_api
     from cityops.health import pages as health_pages
     from cityops.incidents import api as incidents_api
     from cityops.incidents import pages as incidents_pages
+    from cityops.live import api as live_api
     from cityops.notifications import api as notifications_api
     from cityops.notifications import pages as notifications_pages
     from cityops.observations import api as observations_api
+    from cityops.wall import pages as wall_pages
     from cityops.web import pages as shell_pages
 
     settings = settings or Settings()
@@ -202,6 +206,10 @@ def create_app(
         notifications_pages.router,
         feedback_pages.router,
         feedback_stats_pages.router,
+        live_api.router,
+        boards_pages.router,
+        wall_pages.router,
+        geo_pages.router,
         shell_pages.router,
     ):
         app.include_router(router)

@@ -115,9 +115,18 @@ def _home_rows(request: Request, principal: Principal) -> list[dict[str, Any]]:
 
 @router.get("/")
 async def home(request: Request, principal: Principal = Depends(require_page("read_data"))) -> Response:
-    """Every indicator the user may see with its newest province-level value."""
-    rows = await run_in_threadpool(_home_rows, request, principal)
-    return render(request, "home.html", {"rows": rows, "refresh": HOME_REFRESH_SECONDS})
+    """The province at a glance (one card per subsystem, live), then every indicator with its newest value."""
+    from cityops.live import overview
+
+    app_parts = parts(request)
+
+    def read() -> tuple[list[dict[str, Any]], overview.Overview]:
+        with app_parts.db.reading() as session:
+            glance = overview.build(session, principal, app_parts.clock())
+        return _home_rows(request, principal), glance
+
+    rows, glance = await run_in_threadpool(read)
+    return render(request, "home.html", {"rows": rows, "refresh": HOME_REFRESH_SECONDS, "overview": glance})
 
 
 @router.get("/partials/home-values")
