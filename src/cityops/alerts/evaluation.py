@@ -44,6 +44,7 @@ from cityops.alerts import service
 from cityops.alerts.models import AlertRule
 from cityops.alerts.rules import addressed_agency
 from cityops.alerts.service import Finding, rule_key
+from cityops.catalog.judging import target_of
 from cityops.catalog.models import Indicator
 from cityops.clock import LOCAL_TZ, Clock
 from cityops.db.engine import Database
@@ -230,21 +231,6 @@ def _latest_values(
     return result
 
 
-def _target_for(indicator: Indicator, subject_code: str, year: int) -> tuple[float, int] | None:
-    """The target for a subject and year: the subject's own, else the general one; of the year, else of the latest
-    earlier year that has one. (value, year) or None."""
-    best: tuple[int, int, float] | None = None  # (year, own subject?, value)
-    for target in indicator.targets or []:
-        target_year = int(target.get("year", 0))
-        code = str(target.get("subject") or "")
-        if target_year > year or code not in ("", subject_code):
-            continue
-        candidate = (target_year, int(code == subject_code and bool(code)), float(target["value"]))
-        if best is None or candidate[:2] > best[:2]:
-            best = candidate
-    return (best[2], best[0]) if best is not None else None
-
-
 def _off_target(direction: str, value: float, target: float, tolerance: float) -> bool:
     margin = abs(target) * tolerance / 100
     if direction == "higher_better":
@@ -280,7 +266,7 @@ def _indicator_findings(session: Session, rule: AlertRule, now: datetime) -> lis
                 texts[lang] = {"condition": f"{format_number(value, lang)} {params['op']} {format_number(limit, lang)}"}
         elif rule.kind == "off_target":
             year = period_start.astimezone(LOCAL_TZ).year
-            found = _target_for(indicator, subject.code, year)
+            found = target_of(indicator, subject.code, year)
             tolerance = float(params.get("tolerance_pct", 0))
             if found is None or not _off_target(indicator.direction, value, found[0], tolerance):
                 continue

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from cityops.accounts.roles import Principal
 from cityops.catalog import service as catalog
+from cityops.catalog.judging import judge, target_for
 from cityops.catalog.models import Domain, Indicator
 from cityops.clock import LOCAL_TZ
 from cityops.geo.models import Subject
@@ -124,49 +125,6 @@ def window_start(range_code: str, period_type: str, now: datetime) -> datetime:
 
 
 # --- targets and status ---------------------------------------------------------------------------------------
-
-
-def target_for(indicator: Indicator, subject_code: str, year: int) -> float | None:
-    """The target of a subject for a year: its own, else the general one; of that year, else of the latest year
-    before it that has one (as the off-target alert rule reads it)."""
-    best: tuple[int, int, float] | None = None
-    for target in indicator.targets or []:
-        target_year = int(target.get("year", 0))
-        code = str(target.get("subject") or "")
-        if target_year > year or code not in ("", subject_code):
-            continue
-        candidate = (target_year, int(bool(code)), float(target["value"]))
-        if best is None or candidate[:2] > best[:2]:
-            best = candidate
-    return best[2] if best is not None else None
-
-
-def status_of(indicator: Indicator, value: float | None, target: float | None) -> str:
-    """good, watch, bad; nodata without a value; none when nothing says what is good (no target, no threshold)."""
-    if value is None:
-        return "nodata"
-    thresholds = indicator.thresholds or {}
-    warning, critical = thresholds.get("warning"), thresholds.get("critical")
-    direction = indicator.direction
-    if direction == "higher_better":
-        if critical is not None and value < critical:
-            return "bad"
-        if warning is not None and value < warning:
-            return "watch"
-        if target is not None:
-            return "good" if value >= target else "watch"
-        return "good" if warning is not None or critical is not None else "none"
-    if direction == "lower_better":
-        if critical is not None and value > critical:
-            return "bad"
-        if warning is not None and value > warning:
-            return "watch"
-        if target is not None:
-            return "good" if value <= target else "watch"
-        return "good" if warning is not None or critical is not None else "none"
-    if target is not None:
-        return "good" if abs(value - target) <= abs(target) * 0.05 else "watch"
-    return "none"
 
 
 def _year_of(period_start: datetime) -> int:
@@ -448,10 +406,10 @@ def _judge(item: Item, place: derived.Place, now: datetime) -> None:
         item.stale = now - period.end > STALE_AFTER.get(item.period_type or indicator.period_type, timedelta(days=2))
     else:
         item.target = target_for(indicator, place.code, now.astimezone(LOCAL_TZ).year)
-    item.status = status_of(indicator, item.value, item.target)
+    item.status = judge(indicator, item.value, item.target)
     for commune in item.communes:
         year = _year_of(parse_period(commune.period).start)
-        commune.status = status_of(indicator, commune.value, target_for(indicator, commune.code, year))
+        commune.status = judge(indicator, commune.value, target_for(indicator, commune.code, year))
     present = [c for c in item.communes if c.value is not None]
     missing = [c for c in item.communes if c.value is None]
     ascending = indicator.direction == "lower_better"

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from cityops.accounts.roles import Principal
 from cityops.alerts.models import FIRING, Alert, AlertRule
 from cityops.catalog import service as catalog
+from cityops.catalog.judging import judge, target_for
 from cityops.catalog.models import Domain, Indicator
 from cityops.catalog.pages import units
 from cityops.clock import LOCAL_TZ
@@ -99,46 +100,6 @@ class Overview:
     feeds: int
     feeds_late: int
     at: datetime
-
-
-def target_for(indicator: Indicator, subject_code: str, year: int) -> float | None:
-    """The province's target for the year: its own, else the latest earlier year's."""
-    best: tuple[int, int, float] | None = None
-    for target in indicator.targets or []:
-        target_year = int(target.get("year", 0))
-        code = str(target.get("subject") or "")
-        if target_year > year or code not in ("", subject_code):
-            continue
-        candidate = (target_year, int(bool(code)), float(target["value"]))
-        if best is None or candidate[:2] > best[:2]:
-            best = candidate
-    return best[2] if best is not None else None
-
-
-def judge(indicator: Indicator, value: float | None, target: float | None) -> str:
-    """good, watch, bad, nodata (no value) or none (nothing to judge it by)."""
-    if value is None:
-        return "nodata"
-    thresholds = indicator.thresholds or {}
-    warning, critical = thresholds.get("warning"), thresholds.get("critical")
-    lower_better = indicator.direction == "lower_better"
-
-    def past(limit: Any) -> bool:
-        if limit is None:
-            return False
-        return value > float(limit) if lower_better else value < float(limit)
-
-    if indicator.direction in ("higher_better", "lower_better"):
-        if past(critical):
-            return "bad"
-        if past(warning):
-            return "watch"
-        if target is not None and (value > target if lower_better else value < target):
-            return "watch"
-        return "good" if (target is not None or warning is not None or critical is not None) else "none"
-    if target is not None:
-        return "good" if abs(value - target) <= abs(target) * 0.05 else "watch"
-    return "none"
 
 
 def _headlines(indicators: list[Indicator]) -> list[Indicator]:

@@ -25,6 +25,7 @@ from cityops.accounts.service import Actor, audit
 from cityops.alerts.models import FIRING, Alert, AlertRule
 from cityops.alerts.service import SEVERITY_RANK, may_see
 from cityops.catalog import service as catalog
+from cityops.catalog.judging import judge, target_for
 from cityops.catalog.models import Domain, Indicator
 from cityops.clock import LOCAL_TZ
 from cityops.feedback.models import FeedbackCategory, Report
@@ -56,7 +57,6 @@ STALE_AFTER = {
     "year": timedelta(days=400),
     "school_year": timedelta(days=400),
 }
-NEAR_TARGET_PCT = 5.0
 
 
 # --- layouts -------------------------------------------------------------------------------------------------
@@ -281,41 +281,11 @@ def context(session: Session, principal: Principal, now: datetime, lang: str, pr
     return Context(session, principal, now, lang, province_code, firing, alert_domains(session, firing))
 
 
-def _target_for(indicator: Indicator, year: int) -> float | None:
-    best: tuple[int, float] | None = None
-    for target in indicator.targets or []:
-        target_year = int(target.get("year", 0))
-        if target.get("subject") or target_year > year:
-            continue
-        if best is None or target_year > best[0]:
-            best = (target_year, float(target["value"]))
-    return best[1] if best else None
-
-
 def status_of(indicator: Indicator, value: float | None, year: int) -> tuple[str, float | None]:
-    """good / watch / bad / neutral / nodata for a value against its target (or its thresholds); and the target."""
-    if value is None:
-        return "nodata", None
-    target = _target_for(indicator, year)
-    direction = indicator.direction
-    if target is not None and direction in ("higher_better", "lower_better"):
-        gap = (value - target) if direction == "higher_better" else (target - value)
-        if gap >= 0:
-            return "good", target
-        return ("watch" if abs(gap) <= abs(target) * NEAR_TARGET_PCT / 100 else "bad"), target
-    thresholds = indicator.thresholds or {}
-    warning, critical = thresholds.get("warning"), thresholds.get("critical")
-    if direction in ("higher_better", "lower_better") and (warning is not None or critical is not None):
-
-        def worse(limit: float) -> bool:
-            return value < limit if direction == "higher_better" else value > limit
-
-        if critical is not None and worse(float(critical)):
-            return "bad", target
-        if warning is not None and worse(float(warning)):
-            return "watch", target
-        return "good", target
-    return "neutral", target
+    """The status the other screens show (catalog.judging; "none" is called neutral on the wall), and the target."""
+    target = target_for(indicator, "", year)
+    status = judge(indicator, value, target)
+    return ("neutral" if status == "none" else status), (target if value is not None else None)
 
 
 @dataclass
