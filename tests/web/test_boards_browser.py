@@ -21,6 +21,7 @@ from test_browser import (  # noqa: F401 — fixtures shared with the shell's br
     live_server,
     no_sideways_scroll,
     open_page,
+    readable_contrast,
     wait_for_fonts,
     watch,
 )
@@ -67,6 +68,7 @@ def test_the_health_board_draws_its_trends_and_drills_down_with_the_keyboard(
         expect(visits).to_have_count(1)
         wait_for_fonts(page)
         no_sideways_scroll(page)
+        readable_contrast(page)
         page.screenshot(path=ARTIFACTS / f"board-yte-{size}.png", full_page=not phone)
         pages[size] = page
 

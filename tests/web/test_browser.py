@@ -397,6 +397,16 @@ def test_wrong_password_with_the_keyboard(page: Page, watch: Watch) -> None:
     expect(page.get_by_label("Mật khẩu", exact=True)).to_have_value("")
 
 
+CONTRAST_SCRIPT = (Path(__file__).parent / "contrast.js").read_text()
+
+
+def readable_contrast(page: Page) -> None:
+    """Every visible text meets WCAG AA contrast against what is behind it: 4.5:1, or 3:1 for large text (24 px, or
+    bold 18.66 px). Charts, maps' markers and decorative parts are left out (contrast.js)."""
+    too_low = page.evaluate(CONTRAST_SCRIPT)
+    assert not too_low, "text below WCAG AA contrast:\n" + "\n".join(too_low[:20])
+
+
 def no_sideways_scroll(page: Page) -> None:
     # clientWidth is the layout viewport (the device width on a phone); a phone browser would zoom out to
     # show anything wider, so innerWidth grows with the content and cannot tell.

@@ -22,6 +22,7 @@ from test_browser import (  # noqa: F401 — fixtures shared with the shell's br
     log_in,
     no_sideways_scroll,
     open_page,
+    readable_contrast,
     wait_for_fonts,
     watch,
 )
@@ -113,6 +114,7 @@ def test_an_incident_goes_from_the_inbox_to_the_handler_who_starts_it(
     wait_for_fonts(phone)
     assert phone.evaluate("document.fonts.check('16px \"Noto Sans\"', 'Ổ dịch sốt xuất huyết — Đang xử lý')")
     no_sideways_scroll(phone)
+    readable_contrast(phone)
     shot = tmp_path / "incident-390x844.png"
     phone.screenshot(path=shot, full_page=True)
     assert shot.stat().st_size > 10_000

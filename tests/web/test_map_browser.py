@@ -21,6 +21,7 @@ from test_browser import (  # noqa: F401 — fixtures shared with the shell's br
     live_server,
     no_sideways_scroll,
     open_page,
+    readable_contrast,
     wait_for_fonts,
     watch,
 )
@@ -139,4 +140,5 @@ def test_the_map_draws_the_boundary_layers_and_popups_without_tiles(
     expect(phone.get_by_label("Tourist sites")).to_be_visible()
     expect(phone.locator(".leaflet-overlay-pane svg path")).to_have_count(1)
     no_sideways_scroll(phone)
+    readable_contrast(phone)
     phone.screenshot(path=ARTIFACTS / "map-phone.png", full_page=True)

@@ -18,6 +18,7 @@ from test_browser import (  # noqa: F401 — fixtures shared with the shell's br
     live_server,
     no_sideways_scroll,
     open_page,
+    readable_contrast,
     wait_for_fonts,
     watch,
 )
@@ -38,6 +39,7 @@ def test_the_overview_on_desktop_and_phone_updates_live(
     expect(phone.locator("[data-live-status]")).to_have_text("● Trực tiếp")
     wait_for_fonts(phone)
     no_sideways_scroll(phone)
+    readable_contrast(phone)
     phone.screenshot(path=ARTIFACTS / "overview-390x844.png")
 
     page = open_page(state=leader_state)
@@ -60,4 +62,5 @@ def test_the_overview_on_desktop_and_phone_updates_live(
     assert page.evaluate("window.__notReloaded === true")
     wait_for_fonts(page)
     no_sideways_scroll(page)
+    readable_contrast(page)
     page.screenshot(path=ARTIFACTS / "overview-1366x768.png", full_page=False)

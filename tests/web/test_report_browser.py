@@ -20,6 +20,7 @@ from test_browser import (  # noqa: F401 — fixtures shared with the shell's br
     live_server,
     no_sideways_scroll,
     open_page,
+    readable_contrast,
     wait_for_fonts,
     watch,
 )
@@ -67,6 +68,7 @@ def test_a_citizen_reports_from_a_phone_with_a_tap_on_the_map_and_a_photo(
     expect(page.locator("img").first).to_be_visible()
     wait_for_fonts(page)
     no_sideways_scroll(page)
+    readable_contrast(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "report-phone.png", full_page=True)
     with live_server.backend.database.reading() as session:

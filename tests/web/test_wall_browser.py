@@ -18,6 +18,7 @@ from test_browser import (  # noqa: F401 — fixtures shared with the shell's br
     leader_state,
     live_server,
     open_page,
+    readable_contrast,
     wait_for_fonts,
     watch,
 )
@@ -64,6 +65,7 @@ def test_the_wall_fills_nine_screens_and_rotates_by_itself(
     assert page.locator("#tile-9 h2").inner_text() != first_title
     assert page.locator("#tile-9 .tile-body").count() == 1  # replaced, not appended
 
+    readable_contrast(page)  # the dark theme too
     ARTIFACTS.mkdir(exist_ok=True)
     target = ARTIFACTS / "wall-5760x3240.png"
     page.screenshot(path=target, scale="css", type="png")
