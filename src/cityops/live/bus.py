@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ class Subscription:
         return message
 
 
-class Bus:
+class Bus(ABC):
     """Subscribers of this process and the delivery to them; `publish` is what each kind adds."""
 
     def __init__(self, size: int = QUEUE_SIZE) -> None:
@@ -97,8 +98,9 @@ class Bus:
         self._subscribers: set[Subscription] = set()
         self._lock = threading.Lock()
 
-    def publish(self, topic: str, payload: dict[str, Any]) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        """Deliver a message to every subscriber of its topic (in this process, or in every process)."""
 
     @asynccontextmanager
     async def subscribe(self, topics: Iterable[str]) -> AsyncIterator[Subscription]:
@@ -113,7 +115,7 @@ class Bus:
             with self._lock:
                 self._subscribers.discard(subscription)
 
-    async def _started(self) -> None:
+    async def _started(self) -> None:  # noqa: B027 — a hook: nothing to wait for unless a kind says so
         """Wait until messages published from now on reach the new subscriber."""
 
     @property
