@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, text, update
 
@@ -34,6 +35,12 @@ from cityops.web.app import create_app
 from cityops.web.security import CSRF_COOKIE, csrf_token
 
 import_all_models()
+
+# The product hashes passwords with argon2id at its strong defaults (about 0.1 s a hash, by design). The suite makes
+# seven personas per test and would spend minutes hashing, so it uses argon2id with the smallest cost; the strong
+# hasher is kept here for the test that checks the product's parameters.
+STRONG_HASHER = accounts._hasher
+accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 POSTGRES_ADMIN_URL = os.environ.get("CITYOPS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_SERVICES = os.environ.get("CITYOPS_REQUIRE_SERVICES") == "1"

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from cityops.accounts.models import User, UserSession
 from cityops.web.security import SESSION_COOKIE
-from conftest import PASSWORD, login
+from conftest import PASSWORD, STRONG_HASHER, login
 
 
 @pytest.fixture
@@ -27,6 +27,15 @@ def test_password_is_stored_as_an_argon2id_hash(database, operator) -> None:
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
     assert PasswordHasher().verify(stored, PASSWORD)
+
+
+def test_the_product_hashes_with_argon2id_at_strong_cost() -> None:
+    # The suite swaps in a cheap hasher for speed (conftest); the product's own is argon2id with RFC 9106's
+    # second recommended profile: 3 passes over 64 MiB.
+    assert STRONG_HASHER.type.name == "ID"
+    assert STRONG_HASHER.time_cost >= 3
+    assert STRONG_HASHER.memory_cost >= 64 * 1024
+    assert STRONG_HASHER.hash(PASSWORD).startswith("$argon2id$v=19$m=65536,t=3")
 
 
 def test_login_sets_an_httponly_samesite_lax_session_cookie(client, operator) -> None:

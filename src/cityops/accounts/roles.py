@@ -25,6 +25,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "manage_notifications",
             "receive_notifications",
             "manage_personal_data",
+            "manage_cameras",
+            "view_video",
+            "manage_security",
+            "manage_reports",
         }
     ),
     # The center's operators: define rules, decide on alerts, dispatch and close incidents of every agency.
@@ -39,12 +43,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "manage_incidents",
             "handle_incidents",
             "receive_notifications",
+            "manage_cameras",
+            "view_video",
+            "manage_security",
+            "manage_reports",
         }
     ),
+    # Leaders read everything, the brief and the reports included; camera images (personal data, Decree
+    # 13/2023/NĐ-CP) only through the center's operators.
     "leader": frozenset({"read_data", "receive_notifications"}),
     # An agency's officer supplies its data (uploads to its own agency's feeds), watches its feeds' health and
     # works on its agency's incidents; a handler works on its agency's incidents.
-    "officer": frozenset({"read_data", "supply_data", "handle_incidents", "receive_notifications"}),
+    # An officer also watches the live video of their own agency's cameras (the police's, for the police).
+    "officer": frozenset({"read_data", "supply_data", "handle_incidents", "receive_notifications", "view_video"}),
     "handler": frozenset({"read_data", "handle_incidents", "receive_notifications"}),
     "public": frozenset({"receive_notifications"}),
     # An agency system's API key: reads what its agency may see, writes through its feeds; a citizen app's key files

@@ -58,6 +58,7 @@ def import_all_models() -> None:
     """Import every domain's models so that Base.metadata knows every table."""
     from cityops.accounts import models as _accounts  # noqa: F401
     from cityops.alerts import models as _alerts  # noqa: F401
+    from cityops.cameras import models as _cameras  # noqa: F401
     from cityops.catalog import models as _catalog  # noqa: F401
     from cityops.connectors.spreadsheet import models as _spreadsheet  # noqa: F401
     from cityops.feedback import models as _feedback  # noqa: F401
@@ -66,4 +67,6 @@ def import_all_models() -> None:
     from cityops.incidents import models as _incidents  # noqa: F401
     from cityops.notifications import models as _notifications  # noqa: F401
     from cityops.observations import models as _observations  # noqa: F401
+    from cityops.reports import models as _reports  # noqa: F401
+    from cityops.soc import models as _soc  # noqa: F401
     from cityops.wall import models as _wall  # noqa: F401

@@ -1,0 +1,1 @@
+"""Cameras: the registry, health probes, snapshots and live view through the app, video-analytics events."""
