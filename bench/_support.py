@@ -139,9 +139,11 @@ class Server:
 
 
 @contextmanager
-def running_server(data_dir: Path, database_url: str, ready_headers: dict[str, str]) -> Iterator[Server]:
-    """`cityops serve` in its own process on a free port, once /api/v1/me answers 200."""
-    port = free_port()
+def running_server(
+    data_dir: Path, database_url: str, ready_headers: dict[str, str], port: int | None = None
+) -> Iterator[Server]:
+    """`cityops serve` in its own process on a free port (or the given one), once /api/v1/me answers 200."""
+    port = port or free_port()
     env = {**os.environ, "CITYOPS_DATA_DIR": str(data_dir), "CITYOPS_DATABASE_URL": database_url}
     log_path = data_dir / "server.log"
     command = [sys.executable, "-m", "cityops.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]

@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
@@ -47,11 +46,6 @@ def parse_topics(raw: str | None) -> list[str]:
     return [topic for topic in TOPICS if topic in asked]
 
 
-def frame(topic: str, payload: dict[str, Any]) -> bytes:
-    """One server-sent event."""
-    return b"event: " + topic.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
-
-
 async def stream(bus: Bus, topics: list[str], ping_seconds: float = PING_SECONDS) -> AsyncIterator[bytes]:
     """The event stream of one client: subscribed before the first bytes go out, so nothing after them is missed."""
     async with bus.subscribe(topics) as subscription:
@@ -65,7 +59,7 @@ async def stream(bus: Bus, topics: list[str], ping_seconds: float = PING_SECONDS
                 continue
             except StopAsyncIteration:
                 return
-            yield frame(message.topic, message.payload)
+            yield message.frame
 
 
 @router.get("/live/events")

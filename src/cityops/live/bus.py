@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -43,6 +44,11 @@ class Message:
 
     topic: str
     payload: dict[str, Any]
+
+    @cached_property
+    def frame(self) -> bytes:
+        """The message as one server-sent event, encoded once however many subscribers send it."""
+        return b"event: " + self.topic.encode() + b"\ndata: " + orjson.dumps(self.payload) + b"\n\n"
 
 
 _END = Message("", {})  # put in a queue to end its iteration (dropped, or the bus is closing)
@@ -90,6 +96,11 @@ class Subscription:
         return message
 
 
+def _offer_all(targets: list[Subscription], message: Message) -> None:
+    for subscription in targets:
+        subscription.offer(message)
+
+
 class Bus(ABC):
     """Subscribers of this process and the delivery to them; `publish` is what each kind adds."""
 
@@ -125,14 +136,18 @@ class Bus(ABC):
 
     def deliver(self, message: Message) -> None:
         """Hand a message to every subscriber of its topic, each in its own loop; safe from any thread."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[Subscription]] = {}
         with self._lock:
-            targets = [sub for sub in self._subscribers if message.topic in sub.topics]
-        for subscription in targets:
+            for subscription in self._subscribers:
+                if message.topic in subscription.topics:
+                    by_loop.setdefault(subscription.loop, []).append(subscription)
+        # One wake-up per loop (a server has one), not one per subscriber: a thousand open pages cost one call.
+        for loop, targets in by_loop.items():
             try:
-                subscription.loop.call_soon_threadsafe(subscription.offer, message)
-            except RuntimeError:  # its loop is closed: the subscriber is gone
+                loop.call_soon_threadsafe(_offer_all, targets, message)
+            except RuntimeError:  # the loop is closed: its subscribers are gone
                 with self._lock:
-                    self._subscribers.discard(subscription)
+                    self._subscribers.difference_update(targets)
 
     def close(self) -> None:
         """End every subscription (the app is stopping)."""

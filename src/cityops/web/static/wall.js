@@ -83,6 +83,7 @@
     if (!window.cityopsLive || typeof window.cityopsLive.on !== "function") { return false; }
     ["values", "alerts", "incidents", "reports"].forEach(function (topic) {
       window.cityopsLive.on(topic, function (payload) {
+        if (payload && payload.reconnected) { beatNow(); } /* the stream came back: a restart? ask at once */
         tiles.forEach(function (tile) { if (tile.concerns(topic, payload)) { tile.wanted = true; } });
       });
     });
@@ -103,8 +104,17 @@
      while it is down; and reload once a night (between 03:00 and 04:00, after at least 12 hours) as a safety net. */
   var failing = false;
   var wait = HEARTBEAT;
+  var next = null;   /* the timer of the next beat */
+  var beating = false;
   function reload() { window.location.reload(); }
+  function beatNow() {
+    if (beating) { return; }
+    if (next !== null) { clearTimeout(next); next = null; }
+    beat();
+  }
   function beat() {
+    beating = true;
+    next = null;
     var controller = new AbortController();
     var guard = setTimeout(function () { controller.abort(); }, 10000);
     fetch("/wall/heartbeat", { credentials: "same-origin", cache: "no-store", signal: controller.signal })
@@ -123,10 +133,11 @@
       })
       .then(function () {
         clearTimeout(guard);
+        beating = false;
         var hour = new Date().getHours();
         if (hour === 3 && Date.now() - loadedAt > 12 * 3600 * 1000) { reload(); return; }
-        setTimeout(beat, wait);
+        next = setTimeout(beat, wait);
       });
   }
-  setTimeout(beat, HEARTBEAT);
+  next = setTimeout(beat, HEARTBEAT);
 })();
