@@ -24,18 +24,37 @@ POSTGRES_ADMIN_URL = os.environ.get("CITYOPS_BENCH_POSTGRES", "postgresql://post
 SERVER_START_TIMEOUT = 60.0
 
 
+# Units whose figures are better when higher (rates, ratios); every other unit is better when lower (times, memory,
+# growth, losses).
+HIGHER_IS_BETTER = ("/s", "ratio")
+
+
 @dataclass(frozen=True)
 class Result:
-    """One measured figure; `target` stays None until the project sets one."""
+    """One measured figure, with the project's target when it has one (issue 10) and a note on what limits it."""
 
     name: str
     value: float
     unit: str
     backend: str
     target: float | None = None
+    note: str = ""
+
+    @property
+    def higher_is_better(self) -> bool:
+        return any(mark in self.unit for mark in HIGHER_IS_BETTER)
+
+    @property
+    def passed(self) -> bool | None:
+        """Whether the target is met; None without a target."""
+        if self.target is None:
+            return None
+        if self.value != self.value:  # NaN: nothing was measured
+            return False
+        return self.value >= self.target if self.higher_is_better else self.value <= self.target
 
     def as_dict(self, machine: str) -> dict[str, Any]:
-        return {**asdict(self), "machine": machine}
+        return {**asdict(self), "passed": self.passed, "machine": machine}
 
 
 class ServiceMissing(Exception):

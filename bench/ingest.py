@@ -8,8 +8,8 @@ For each backend, on a fresh database:
 4. stop the server, empty the observations table and insert the same rows with SQLAlchemy Core
    (executemany of plain dicts, 1,000 rows per transaction): the floor the API should approach.
 
-Settings (environment): CITYOPS_BENCH_OBSERVATIONS per backend (default 100,000), CITYOPS_BENCH_MAX_SECONDS
-(a cap on the API phase per backend, default 120), CITYOPS_BENCH_CLIENTS (4).
+Settings (environment): CITYOPS_BENCH_OBSERVATIONS per backend (default 3,000,000), CITYOPS_BENCH_MAX_SECONDS
+(how long the API phase runs per backend, default 60: issue 10's "sustained for 60 s"), CITYOPS_BENCH_CLIENTS (4).
 """
 
 from __future__ import annotations
@@ -44,8 +44,11 @@ from cityops.observations.service import canonical_dimensions
 from cityops.settings import Settings
 from cityops.setup import ensure_ready
 
-OBSERVATIONS = int(os.environ.get("CITYOPS_BENCH_OBSERVATIONS", "100000"))
-MAX_SECONDS = float(os.environ.get("CITYOPS_BENCH_MAX_SECONDS", "120"))
+# Issue 10: sustained for 60 s — the clients send until the time is up (or this many were sent).
+OBSERVATIONS = int(os.environ.get("CITYOPS_BENCH_OBSERVATIONS", "3000000"))
+MAX_SECONDS = float(os.environ.get("CITYOPS_BENCH_MAX_SECONDS", "60"))
+TARGET_RATE = 20_000.0  # observations/s, batched over HTTP, durable when acknowledged
+TARGET_RATIO = 0.6  # of a raw bulk insert of the same rows in the same run
 CLIENTS = int(os.environ.get("CITYOPS_BENCH_CLIENTS", "4"))
 BATCH_SIZE = 1000
 
@@ -296,10 +299,10 @@ def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]
         flush=True,
     )
     return [
-        Result("ingest.api", api_rate, "observations/s", backend),
+        Result("ingest.api", api_rate, "observations/s", backend, TARGET_RATE),
         Result("ingest.api_last_quarter", last, "observations/s", backend),
         Result("ingest.raw", raw_rate, "rows/s", backend),
-        Result("ingest.api_vs_raw", api_rate / raw_rate, "ratio", backend),
+        Result("ingest.api_vs_raw", api_rate / raw_rate, "ratio", backend, TARGET_RATIO),
         # CPU per 1,000 rows in the Python process doing the work (not the PostgreSQL server's): steadier than the
         # rates on a busy machine.
         Result("ingest.api_cpu", 1e6 * api_cpu / api.accepted, "ms CPU/1000 observations", backend),

@@ -45,6 +45,7 @@ from cityops.feeds import lateness
 from cityops.feeds import service as feeds
 from cityops.feeds.models import Feed
 from cityops.incidents import escalation
+from cityops.live.bus import bus_for
 from cityops.notifications import delivery
 from cityops.settings import Settings
 
@@ -54,6 +55,7 @@ MESSAGE_RUN_SECONDS = 60  # the messages of a long-running feed are logged as on
 RESTART_FIRST = timedelta(seconds=30)
 RESTART_MAX = timedelta(minutes=10)
 STOP_SECONDS = 10.0  # how long a subscription may take to finish its last batch and disconnect
+REACT_CHECK_SECONDS = 1.0  # how often the reaction loop looks whether it must stop
 
 
 @dataclass
@@ -351,6 +353,35 @@ class Worker:
         await asyncio.to_thread(give_up)
         self._renewed_at = None
 
+    async def react(self, stop: asyncio.Event) -> None:
+        """Evaluate the rules that new data made due as soon as it is stored, not at the next tick.
+
+        Ingest marks the rules of the indicators it wrote due in its transaction and publishes "values" on the live
+        bus; that message wakes this loop (in-process on SQLite; LISTEN/NOTIFY on PostgreSQL, so a worker process
+        hears every API process). Messages arriving during a round are served by one more round; rules stay claimed
+        one worker at a time (evaluation.claim), so several workers reacting together do each rule once."""
+        bus = bus_for(self.db.engine.url)
+        while not stop.is_set():
+            try:
+                async with bus.subscribe(["values"]) as subscription:
+                    messages = aiter(subscription)
+                    while not stop.is_set():
+                        try:
+                            await asyncio.wait_for(anext(messages), timeout=REACT_CHECK_SECONDS)
+                        except TimeoutError:
+                            continue
+                        if subscription.ended:
+                            break
+                        while not subscription.queue.empty():  # coalesce what arrived meanwhile
+                            subscription.queue.get_nowait()
+                        await asyncio.to_thread(evaluation.evaluate_due, self.db, self.clock, owner=self.name)
+            except StopAsyncIteration:  # dropped (fell behind) or the bus closed: subscribe again
+                pass
+            except Exception:
+                log.exception("worker reaction to new values failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=REACT_CHECK_SECONDS)
+
     async def run(self, stop: asyncio.Event, tick_seconds: float = 10.0) -> None:
         """Work until stopped: a tick every tick_seconds and, beside it, a supervision round often enough to renew
         the leases well before they run out."""
@@ -368,6 +399,7 @@ class Worker:
             await asyncio.gather(
                 every(tick_seconds, lambda: asyncio.to_thread(self.tick), "tick"),
                 every(min(tick_seconds, LEASE.total_seconds() / 3), self.supervise, "supervision"),
+                self.react(stop),
             )
         finally:
             await self.release()
