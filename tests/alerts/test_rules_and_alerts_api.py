@@ -61,7 +61,11 @@ def test_rules_are_checked_field_by_field_created_changed_deleted_and_audited(cl
     assert client.delete(f"{RULES}/sxh", headers=headers).status_code == 204
     assert_problem(client.get(f"{RULES}/sxh"), 404, "alert_rule_not_found")
     with database.reading() as session:
-        actions = list(session.scalars(select(AuditEntry.action).where(AuditEntry.entity_type == "alert_rule")))
+        actions = list(
+            session.scalars(
+                select(AuditEntry.action).where(AuditEntry.entity_type == "alert_rule").order_by(AuditEntry.id)
+            )
+        )
     assert actions == ["alert_rule.create", "alert_rule.update", "alert_rule.delete"]
 
 
@@ -184,7 +188,9 @@ def test_agencies_see_their_alerts_only_and_handlers_ack_once_and_silence_with_a
         ("silenced", "operator"),
     ]
     with database.reading() as session:
-        actions = list(session.scalars(select(AuditEntry.action).where(AuditEntry.entity_type == "alert")))
+        actions = list(
+            session.scalars(select(AuditEntry.action).where(AuditEntry.entity_type == "alert").order_by(AuditEntry.id))
+        )
     assert actions == ["alert.acknowledge", "alert.silence"]
 
     # The page's silence form: a missing reason is said in the form, with the minutes chosen kept.
