@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     default_language: str = "vi"
     max_body_bytes: int = 16 * 1024 * 1024
     max_batch_items: int = 10_000
+    max_concurrent_requests: int = Field(
+        default=64, gt=0, description="Requests inside one web process at once; more are answered 503 Retry-After."
+    )
     session_hours: int = 12
     cookie_secure: bool = Field(default=False, description="Set true behind HTTPS.")
     login_max_failures: int = 5
@@ -47,6 +50,20 @@ class Settings(BaseSettings):
     max_photo_bytes: int = Field(default=8 * 1024 * 1024, description="Largest photo of a citizen's report.")
     open311_jurisdiction: str = Field(default="nghean.gov.vn", description="The Open311 jurisdiction_id.")
     map_tile_url: str = Field(default="", description="Map tiles ({z}/{x}/{y}) on the province's server; empty: none.")
+    brief_time: str = Field(
+        default="07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="When the daily brief is made (local)."
+    )
+    report_font: Path = Field(
+        default=Path("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"),
+        description="The TrueType font embedded in PDF reports (with its Bold beside it: NotoSans-Bold.ttf).",
+    )
+    camera_probe_timeout_seconds: float = Field(default=8.0, gt=0, description="Longest wait for one camera probe.")
+    camera_probe_concurrency: int = Field(default=8, ge=1, description="Cameras probed at the same time.")
+    camera_live_viewers: int = Field(default=4, ge=1, description="Live viewers of one camera at the same time.")
+    camera_snapshot_cache_seconds: float = Field(default=3.0, ge=0, description="How long a fetched snapshot is kept.")
+    camera_allow_private_addresses: bool = Field(
+        default=True, description="Cameras may be on private or loopback addresses (they usually are: the police LAN)."
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -6,11 +6,19 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from alerts_support import CASES, CDC, WARD, alerts, make_rule, send, value
 
-from cityops.live.bus import bus_for
+from cityops.live.bus import bus_for, close_all
 from cityops.worker import Worker
 from conftest import make_key
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _buses_closed():
+    """Leave no listener behind (the test database is dropped at the end of the session)."""
+    yield
+    close_all()
 
 
 def test_the_worker_fires_a_threshold_alert_as_soon_as_the_value_is_stored(client, database, clock) -> None:

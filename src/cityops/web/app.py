@@ -25,6 +25,7 @@ from cityops.clock import Clock, system_clock
 from cityops.db.engine import Database
 from cityops.i18n import LANGUAGES, translate
 from cityops.settings import Settings
+from cityops.web.admission import Admission
 from cityops.web.deps import AppParts, language
 from cityops.web.pages import LoginRequired, PageForbidden
 from cityops.web.problems import PROBLEM_CODES, Problem
@@ -259,6 +260,7 @@ def create_app(
     # The public report form: five photos at their largest, the text and the multipart framing.
     report_limit = max(settings.max_body_bytes, 5 * settings.max_photo_bytes + 1024 * 1024)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, wider={"/report": report_limit})
+    app.add_middleware(Admission, limit=settings.max_concurrent_requests)  # outermost: refuses before any work
     return app
 
 
