@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import re
@@ -155,6 +156,55 @@ class Server:
         except OSError:
             return 0.0
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server's process now, in MB (10⁶ bytes); 0 where /proc is missing."""
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return 0.0
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        return int(match[1]) * 1024 / 1e6 if match else 0.0
+
+
+class RawClient:
+    """A minimal HTTP/1.1 keep-alive client on one connection: cheap enough that a few of them in one asyncio loop
+    load the server, not this process (httpx costs about a millisecond of CPU a request)."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        self.head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+        """Status, headers (lower-case names) and body; reconnects when the server closed the connection."""
+        if self.writer is None or self.reader is None or self.writer.is_closing():
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.head}Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        if not status_line:
+            self.writer = None
+            raise ConnectionError("the server closed the connection")
+        headers: dict[str, str] = {}
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        content = await self.reader.readexactly(length) if length else b""
+        if headers.get("connection", "").lower() == "close":
+            self.writer.close()
+            self.writer = None
+        return int(status_line.split()[1]), headers, content
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 @contextmanager
