@@ -30,7 +30,7 @@ from cityops.accounts.models import Agency
 from cityops.catalog.models import Domain, Indicator, IndicatorVersion
 from cityops.geo.models import Subject
 from cityops.i18n import both
-from cityops.observations.models import Observation
+from cityops.observations.models import Observation, ObservationDay
 from cityops.observations.periods import Period, period_of
 
 STORED, COMPUTED = "stored", "computed"
@@ -255,6 +255,8 @@ def load_rows(
     ids = sorted(set(indicator_ids))
     if not ids:
         return {}, {}
+    if selection.latest_within:
+        return _load_days(session, ids, selection.period, subject_ids)
     period = selection.period
     rank = (
         func.row_number()
@@ -273,12 +275,46 @@ def load_rows(
         Observation.received_at,
         rank,
     ).where(Observation.indicator_id.in_(ids), Observation.dims_key == "")
-    if selection.latest_within:
-        ranked = ranked.where(Observation.period_start >= period.start, Observation.period_start < period.end)
-    else:  # period_start narrows the search to the (indicator_id, period_start) index
-        ranked = ranked.where(Observation.period_key == period.key, Observation.period_start == period.start)
+    # period_start narrows the search to the (indicator_id, period_start) index
+    ranked = ranked.where(Observation.period_key == period.key, Observation.period_start == period.start)
     if subject_ids is not None:
         ranked = ranked.where(Observation.subject_id.in_(list(subject_ids)))
+    return _first_ranked(session, ranked)
+
+
+def _load_days(
+    session: Session, ids: list[int], period: Period, subject_ids: Sequence[int] | None
+) -> tuple[dict[tuple[int, int], StoredRow], dict[int, Place]]:
+    """load_rows for the newest instant within a period, from the daily roll-up (observations/rollup.py): the newest
+    reading of the period's newest day with data, per indicator and subject."""
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=(ObservationDay.indicator_id, ObservationDay.subject_id),
+            order_by=(ObservationDay.day_start.desc(),),
+        )
+        .label("rank")
+    )
+    ranked = select(
+        ObservationDay.indicator_id,
+        ObservationDay.subject_id,
+        ObservationDay.value,
+        ObservationDay.null_reason,
+        ObservationDay.period_key,
+        ObservationDay.received_at,
+        rank,
+    ).where(
+        ObservationDay.indicator_id.in_(ids),
+        ObservationDay.day_start >= period.start,
+        ObservationDay.day_start < period.end,
+    )
+    if subject_ids is not None:
+        ranked = ranked.where(ObservationDay.subject_id.in_(list(subject_ids)))
+    return _first_ranked(session, ranked)
+
+
+def _first_ranked(session: Session, ranked: Any) -> tuple[dict[tuple[int, int], StoredRow], dict[int, Place]]:
+    """The rows ranked first per indicator and subject, with their subjects (one query)."""
     newest = ranked.subquery()
     query = (
         select(newest, Subject.code, Subject.name_vi, Subject.name_en, Subject.kind, Subject.parent_id)

@@ -77,6 +77,30 @@ class Observation(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class ObservationDay(Base):
+    """The daily roll-up of instant indicators: per indicator, subject and local day, the newest reading (its value,
+    instant and reception), so that the screens read one row a day instead of every reading (air, water, cameras:
+    a reading every few minutes from every commune). Kept by ingest in the same transaction (observations/rollup.py);
+    rebuilt from `observations` by `rollup.rebuild_days`."""
+
+    __tablename__ = "observation_days"
+    __table_args__ = (
+        UniqueConstraint("indicator_id", "subject_id", "day_key", name="uq_observation_days_key"),
+        Index("ix_observation_days_indicator_day", "indicator_id", "day_start"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id"))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    day_key: Mapped[str] = mapped_column(String(10))  # the local day, 2026-11-27
+    day_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    period_key: Mapped[str] = mapped_column(String(40))  # the newest reading's instant
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    value: Mapped[float | None] = mapped_column(Float)
+    null_reason: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class ObservationHistory(Base):
     """A value that a later send replaced."""
 

@@ -38,6 +38,7 @@ from cityops.feeds.models import Feed
 from cityops.feeds.service import feed_indicator_map
 from cityops.geo.models import Subject
 from cityops.i18n import both, translate
+from cityops.observations import rollup
 from cityops.observations.models import (
     IdempotencyRecord,
     IngestBatch,
@@ -706,6 +707,7 @@ def _write_rows(
             },
         )
         session.execute(statement, to_write)
+        rollup.keep_days(session, dialect, to_write)
     return len(to_write) - len(history), len(history), unchanged
 
 
