@@ -24,6 +24,7 @@ from cityops.demo.runner import indicator_plans
 from cityops.demo.simulator import IndicatorPlan, Simulator
 from cityops.feeds.service import create_feed
 from cityops.geo.models import Subject
+from cityops.observations import rollup
 from cityops.observations.models import IngestBatch, Observation
 from cityops.observations.periods import Period, period_of
 
@@ -148,4 +149,6 @@ def fill(database: Database, total: int, province: str = "40") -> float:
                 connection.execute(statement, chunk)
         with database.write_engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")
+    with database.writing() as session:  # the daily roll-up of the instant readings, as ingest would have kept it
+        rollup.rebuild_days(session)
     return time.perf_counter() - started
