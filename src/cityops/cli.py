@@ -110,6 +110,43 @@ def worker(tick_seconds: float | None) -> None:
             click.echo(translate("lateness.worker_stopped", language))
 
 
+@main.command()
+@click.option("--to", "folder", type=click.Path(file_okay=False, path_type=Path), help="Default: <data dir>/backups.")
+def backup(folder: Path | None) -> None:
+    """Write an archive of the database and the data directory's files (not the secret key)."""
+    from cityops import backup as backups
+
+    with _database() as (settings, database):
+        try:
+            made = backups.backup(settings, database, system_clock(), folder)
+        except backups.BackupError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"{made.path} ({made.size:,} bytes)")
+    for old in made.removed:
+        click.echo(f"removed {old.name} (keeping the newest {settings.backup_keep})")
+    if not settings.secret_key:
+        click.echo(f"keep {settings.data_dir / 'secret_key'} safe as well: it is not in the archive", err=True)
+
+
+@main.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Replace the database's content without asking.")
+def restore(archive: Path, yes: bool) -> None:
+    """Put an archive's database and files back (the server and workers should be stopped)."""
+    from cityops import backup as backups
+    from cityops.setup import ensure_ready
+
+    if not yes:
+        click.confirm(f"Replace this installation's database and files with {archive.name}?", abort=True)
+    with _database(ready=False) as (settings, database):
+        try:
+            manifest = backups.restore(settings, database, archive)
+        except backups.BackupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        ensure_ready(settings, database)  # an older archive is migrated to this code's schema
+    click.echo(f"restored {archive.name}: made {manifest.get('made_at')} by cityops {manifest.get('cityops')}")
+
+
 @main.group()
 def db() -> None:
     """The database."""

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     default_language: str = "vi"
     max_body_bytes: int = 16 * 1024 * 1024
     max_batch_items: int = 10_000
+    backup_dir: Path | None = Field(default=None, description="Where `cityops backup` writes; empty: data_dir/backups.")
+    backup_keep: int = Field(default=14, ge=1, description="How many archives `cityops backup` keeps.")
     max_concurrent_requests: int = Field(
         default=64, gt=0, description="Requests inside one web process at once; more are answered 503 Retry-After."
     )

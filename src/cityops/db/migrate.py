@@ -21,3 +21,15 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at url up to the given revision."""
     command.upgrade(alembic_config(url), revision)
+
+
+def known_revision(revision: str) -> bool:
+    """Whether this code's migrations include a revision (an unknown one was made by a newer cityops)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False
