@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     default_language: str = "vi"
     max_body_bytes: int = 16 * 1024 * 1024
     max_batch_items: int = 10_000
+    metrics_token: str = Field(default="", description="Bearer token of GET /metrics; empty: /metrics is off.")
+    log_format: str = Field(default="json", pattern="^(json|text)$", description="Log lines: json or text.")
     backup_dir: Path | None = Field(default=None, description="Where `cityops backup` writes; empty: data_dir/backups.")
     backup_keep: int = Field(default=14, ge=1, description="How many archives `cityops backup` keeps.")
     max_concurrent_requests: int = Field(

@@ -33,3 +33,10 @@ def known_revision(revision: str) -> bool:
         return script.get_revision(revision) is not None
     except CommandError:
         return False
+
+
+def head_revision() -> str:
+    """The newest revision this code's migrations know."""
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or "")

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
@@ -26,6 +27,7 @@ from cityops.observations.schemas import (
     ObservationPage,
 )
 from cityops.web.deps import parts, require
+from cityops.web.observability import metrics_of
 from cityops.web.problems import Problem
 
 router = APIRouter(prefix="/api/v1", tags=["observations"])
@@ -97,6 +99,11 @@ async def post_observations(
     except service.IdempotencyConflict as exc:
         raise Problem(409, "idempotency_key_reused", key=str(exc)[:80]) from exc
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if status == 200 and not replayed:
+        counts = orjson.loads(answer)
+        observations = metrics_of(request).observations
+        observations.labels("accepted").inc(counts.get("accepted", 0))
+        observations.labels("rejected").inc(len(counts.get("rejected", ())))
     return Response(answer, status_code=status, media_type="application/json", headers=headers)
 
 

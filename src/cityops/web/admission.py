@@ -8,6 +8,8 @@ process thus keeps its memory bounded and everything it acknowledged stored (ben
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -20,9 +22,10 @@ RETRY_AFTER_SECONDS = 1
 class Admission:
     """Let at most `limit` requests in at once; answer the others 503 with Retry-After. One event loop: no lock."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, on_refused: Callable[[], None] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.on_refused = on_refused
         self.inside = 0
         self.refused = 0
 
@@ -32,6 +35,8 @@ class Admission:
             return
         if self.inside >= self.limit:
             self.refused += 1
+            if self.on_refused is not None:
+                self.on_refused()
             request = Request(scope)
             language = "en" if request.query_params.get("lang") == "en" else "vi"
             problem = Problem(503, "overloaded", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, limit=self.limit)
