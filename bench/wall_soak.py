@@ -126,7 +126,7 @@ def _soak(data_dir: Path, url: str, key: str, subject: str, sync_playwright: Any
             stopped = time.monotonic()
         # The server stopped (SIGTERM); it starts again on the same port, and the wall must come back by itself.
         with running_server(data_dir, url, headers, port) as server:
-            page.wait_for_function("window.cityopsBeforeRestart === undefined", timeout=120_000)
+            page.wait_for_function("() => window.cityopsBeforeRestart === undefined", timeout=120_000)
             page.wait_for_selector(".tile")
             restart_seconds = time.monotonic() - stopped
             _run_until(page, cdp, Values(server.url, key, subject), started, total, samples)

@@ -59,3 +59,20 @@ def test_a_problem_type_points_to_a_page_that_explains_it(client: TestClient) ->
     assert page.status_code == 200
     assert "id='unauthenticated'" in page.text and "Chưa xác thực" in page.text
     assert "Not authenticated" in client.get("/docs/problems?lang=en").text
+
+
+def test_no_template_has_an_inline_script_or_handler() -> None:
+    # Scripts come from files the app serves; the Content-Security-Policy refuses any other (JSON data blocks are
+    # not scripts).
+    for template in TEMPLATES.rglob("*.html"):
+        text = template.read_text()
+        for tag in re.findall(r"<script\b[^>]*>", text):
+            assert "src=" in tag or 'type="application/json"' in tag, f"{template.name}: {tag}"
+        assert not re.search(r"\son[a-z]+=\"", text), f"{template.name}: an inline event handler"
+
+
+def test_every_answer_carries_the_content_security_policy(client: TestClient) -> None:
+    for path in ("/login", "/report", "/api/docs", "/healthz", "/api/v1/me"):
+        policy = client.get(path).headers["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "unsafe-eval" not in policy, path
+        assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy

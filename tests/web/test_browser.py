@@ -470,7 +470,8 @@ def test_the_watch_reports_what_it_must(page: Page, watch: Watch) -> None:
     page.evaluate("setTimeout(() => { throw new Error('an uncaught error') }, 0)")
     page.wait_for_timeout(200)
     seen = "\n".join(watch.problems)
-    assert "request to another host: http://192.0.2.1/font.woff2" in seen, seen
+    # The page's Content-Security-Policy stops the request before it leaves the browser, and says so.
+    assert "http://192.0.2.1/font.woff2' violates the following Content Security Policy" in seen, seen
     assert "HTTP 404: GET" in seen and "/static/missing.css" in seen, seen
     assert "console error: a console error" in seen, seen
     assert "uncaught error: an uncaught error" in seen, seen

@@ -103,7 +103,7 @@ def test_the_wall_reloads_and_listens_again_after_a_server_restart(
         page.wait_for_timeout(1500)
         restartable.start()
 
-        page.wait_for_function("window.cityopsBeforeRestart === undefined", timeout=20_000)  # reloaded by itself
+        page.wait_for_function("() => window.cityopsBeforeRestart === undefined", timeout=20_000)  # reloaded by itself
         expect(page.locator(".tile")).to_have_count(9)
         _wait_for(lambda: bus.subscriber_count >= 1, "the reloaded wall never opened its event stream")
 
