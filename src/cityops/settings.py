@@ -22,6 +22,16 @@ class Settings(BaseSettings):
     default_language: str = "vi"
     max_body_bytes: int = 16 * 1024 * 1024
     max_batch_items: int = 10_000
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies whose X-Forwarded-For/-Proto are trusted (comma-separated addresses; the client address "
+        "of rate limits and logs comes from them).",
+    )
+    outbound_allow: str = Field(
+        default="",
+        description="Internal networks or hosts that connectors, webhooks and cameras may reach (comma-separated, "
+        "e.g. 10.20.0.0/16); empty: public addresses only.",
+    )
     metrics_token: str = Field(default="", description="Bearer token of GET /metrics; empty: /metrics is off.")
     log_format: str = Field(default="json", pattern="^(json|text)$", description="Log lines: json or text.")
     backup_dir: Path | None = Field(default=None, description="Where `cityops backup` writes; empty: data_dir/backups.")

@@ -38,6 +38,7 @@ from cityops.db.engine import Database
 from cityops.i18n import translate
 from cityops.notifications.models import DEAD, PENDING, SENT, Delivery, Webhook
 from cityops.notifications.service import webhook_secret
+from cityops.outbound import GuardedTransport, OutboundRefused
 from cityops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,16 @@ def email_message(settings: Settings, delivery_id: int, target: str, payload: di
     message["Auto-Submitted"] = "auto-generated"
     message["Content-Language"] = language
     message.set_content("\n\n".join(line for line in lines if line) + "\n", charset="utf-8")
+    if payload.get("html"):  # a report's e-mail (reports.service): an HTML part beside the text
+        message.add_alternative(str(payload["html"]), subtype="html", charset="utf-8")
+    reports_dir = (settings.data_dir / "reports").resolve()
+    for item in payload.get("attachments") or []:  # files of a made report, by their path under <data dir>/reports
+        path = (reports_dir / str(item.get("path", ""))).resolve()
+        if path.is_relative_to(reports_dir) and path.is_file():
+            maintype, _, subtype = str(item.get("type") or "application/octet-stream").partition("/")
+            message.add_attachment(
+                path.read_bytes(), maintype=maintype, subtype=subtype, filename=str(item.get("filename") or path.name)
+            )
     return message
 
 
@@ -267,10 +278,12 @@ def post_webhook(url: str, secret: str, delivery_id: int, payload: dict[str, Any
         "X-Cityops-Signature": sign(secret, timestamp, body),
     }
     try:
-        with httpx.Client(timeout=SEND_TIMEOUT, follow_redirects=False) as client:
+        with httpx.Client(timeout=SEND_TIMEOUT, follow_redirects=False, transport=GuardedTransport()) as client:
             answer = client.post(url, content=body, headers=headers)
     except httpx.TimeoutException:
         return Outcome(False, "timeout")
+    except OutboundRefused:  # an internal address an admin did not allow: retrying cannot help
+        return Outcome(False, "address_refused", retry=False)
     except httpx.HTTPError as exc:
         return Outcome(False, f"connection:{type(exc).__name__}")
     status = answer.status_code

@@ -15,6 +15,7 @@ Every failure is a PullError with a code, whether retrying can help, and details
     too_many_redirects   redirects that do not end
     too_many_pages       more pages than the limit
     paging_loop          the same page again (the server ignores the paging parameters, or its next link loops)
+    address_refused      the host is an internal address not allowed (cityops.outbound; not retried)
     request_invalid      a request httpx refuses to send (a header value it cannot encode …)
 """
 
@@ -28,6 +29,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+
+from cityops.outbound import GuardedTransport, OutboundRefused
 
 PAGING_MODES = ("none", "page", "offset", "next_link")
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -106,6 +109,7 @@ def fetch_pages(
         raise ValueError(f"unknown paging mode {paging.mode!r}")
     auth = httpx.BasicAuth(*request.basic_auth) if request.basic_auth else None
     timeout = httpx.Timeout(request.timeout_seconds)
+    transport = transport or GuardedTransport()  # no internal address unless an admin allows it (cityops.outbound)
     with httpx.Client(timeout=timeout, transport=transport, follow_redirects=False) as client:
         getter = _Getter(client, request, auth)
         if paging.mode == "next_link":
@@ -221,6 +225,8 @@ class _Getter:
             raise PullError(
                 "timeout", retryable=True, seconds=f"{self.request.timeout_seconds:g}", host=_host(url)
             ) from exc
+        except OutboundRefused as exc:
+            raise PullError("address_refused", retryable=False, host=_host(url), reason=str(exc)) from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
             raise PullError("connection_failed", retryable=True, host=_host(url), reason=_reason(exc)) from exc
         except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
