@@ -114,6 +114,11 @@ def _item_out(item: service.Item, board: service.Board, lang: str, query: dict[s
         "lang": lang,
         "labels": labels,
         "values": [p.value for p in item.trend],
+        "anomalies": [
+            {"index": index, "kind": translate(f"insights.kind.{p.anomaly.kind}", lang)}
+            for index, p in enumerate(item.trend)
+            if p.anomaly is not None
+        ],
         "targets": [p.target for p in item.trend],
         "warning": thresholds.get("warning"),
         "critical": thresholds.get("critical"),
@@ -124,6 +129,7 @@ def _item_out(item: service.Item, board: service.Board, lang: str, query: dict[s
             "target": translate("boards.chart.target", lang),
             "warning": translate("boards.chart.warning", lang),
             "critical": translate("boards.chart.critical", lang),
+            "anomaly": translate("insights.board.mark", lang),
         },
     }
     return {
@@ -148,7 +154,12 @@ def _item_out(item: service.Item, board: service.Board, lang: str, query: dict[s
         else "",
         "trend_from": format_moment(item.trend_start, lang)[:10] if item.trend_start else "",
         "points": [
-            {"label": label, "value": with_unit(p.value, symbol, lang), "target": with_unit(p.target, symbol, lang)}
+            {
+                "label": label,
+                "value": with_unit(p.value, symbol, lang),
+                "target": with_unit(p.target, symbol, lang),
+                "anomaly": translate(f"insights.kind.{p.anomaly.kind}", lang) if p.anomaly is not None else "",
+            }
             for label, p in zip(labels, item.trend, strict=True)
         ],
         "chart": chart,
@@ -186,6 +197,7 @@ def _board_context(
             groups.append({"number": out["monitored_item"], "items": []})
         groups[-1]["items"].append(out)
     counts = {status: sum(1 for item in board.items if item.status == status) for status in service.STATUSES}
+    anomalies = _anomalies_out(board, lang)
     return {
         "domain": {
             "code": board.domain.code,
@@ -205,7 +217,37 @@ def _board_context(
         "indicator_codes": " ".join(service.indicator_codes(board)),
         "back_href": f"/boards/{board.domain.code}?" + urlencode(query),
         "count": len(board.items),
+        "anomalies": anomalies,
     }
+
+
+def _anomalies_out(board: service.Board, lang: str) -> list[dict[str, Any]]:
+    """The board's "Bất thường" list: indicator, period, what was found and why, in the reader's language."""
+    from cityops.insights import service as insights
+
+    items = {item.indicator.code: item for item in board.items}
+    out = []
+    for anomaly in board.anomalies:
+        item = items.get(anomaly.indicator)
+        if item is None:
+            continue
+        indicator = item.indicator
+        symbol = _symbol(indicator.unit, lang)
+        point = next((p for p in item.trend if p.anomaly is anomaly), None)
+        reason, params = insights.anomaly_reason(anomaly)
+        params = {**params, "value": with_unit(anomaly.value, symbol, lang)}
+        params["expected"] = with_unit(anomaly.expected, symbol, lang)
+        out.append(
+            {
+                "code": indicator.code,
+                "name": _name(indicator, lang),
+                "kind": anomaly.kind,
+                "kind_word": translate(f"insights.kind.{anomaly.kind}", lang),
+                "period": _period_label(point.period_type, point.period, lang) if point is not None else "",
+                "reason": insights.describe(reason, params, lang),
+            }
+        )
+    return out
 
 
 def _not_found(request: Request, message: str, **params: Any) -> Response:

@@ -26,7 +26,7 @@ from cityops.geo.models import Subject
 from cityops.geo.service import province_subject
 from cityops.observations import derived
 from cityops.observations import service as observations
-from cityops.observations.models import Observation
+from cityops.observations.models import Observation, ObservationDay
 from cityops.observations.periods import SCHOOL_YEAR_START_MONTH, Period, PeriodError, parse_period, period_of
 
 # The ranges a board offers, in the order shown: (kind, how many).
@@ -143,6 +143,7 @@ class Point:
     start: datetime
     value: float | None
     target: float | None
+    anomaly: Any = None  # an insights.contract.Anomaly flagged at this period, if any
 
 
 @dataclass
@@ -184,6 +185,7 @@ class Board:
     range_code: str
     ranges: list[str]
     items: list[Item]
+    anomalies: list[Any] = field(default_factory=list)  # insights.contract.Anomaly at this place, most severe first
 
 
 def domains(session: Session, principal: Principal) -> list[tuple[Domain, int]]:
@@ -258,7 +260,48 @@ def board(
             _communes(session, items, province)
         for item in items:
             _judge(item, place, now)
-    return Board(domain, place, province, chosen, offered, items)
+    flagged = _anomalies(session, principal, domain.code, place, province, items, now) if items else []
+    return Board(domain, place, province, chosen, offered, items, flagged)
+
+
+def _anomalies(
+    session: Session,
+    principal: Principal,
+    domain_code: str,
+    place: derived.Place,
+    province: derived.Place,
+    items: list[Item],
+    now: datetime,
+) -> list[Any]:
+    """The anomalies of the board's items at its place since the start of the previous month, each also marked on
+    its trend point (insights.service: robust statistics with seasons)."""
+    from cityops.insights import service as insights
+
+    local = now.astimezone(LOCAL_TZ).date().replace(day=1)
+    previous_month = _local_midnight((local - timedelta(days=1)).replace(day=1))
+    since = min(previous_month, now - insights.DEFAULT_SINCE)
+    found = insights.anomalies(
+        session,
+        principal,
+        now,
+        domain=domain_code,
+        since=since,
+        indicators=[item.indicator.code for item in items],
+        subject=place.code,
+        province=province.code,
+    )
+    by_code = {item.indicator.code: item for item in items}
+    for anomaly in found:
+        item = by_code.get(anomaly.indicator)
+        if item is None:
+            continue
+        for point in item.trend:
+            try:
+                if period_of(point.period_type, anomaly.period_start).key == point.period:
+                    point.anomaly = anomaly
+            except PeriodError:
+                continue
+    return found
 
 
 def _latest(session: Session, items: list[Item], place: derived.Place, province: derived.Place) -> None:
@@ -307,43 +350,69 @@ def _trend(
     ids = {rule.id} | {rules[code].id for code in rule.parts if code in rules}
     subject_ids = [place.id, *geography.communes.get(place.id, ())]
     bucket = _bucket(indicator.period_type, range_code)
-    query = (
-        select(
-            Observation.indicator_id,
-            Observation.subject_id,
-            Observation.value,
-            Observation.null_reason,
-            Observation.period_key,
-            Observation.period_start,
-            Observation.received_at,
-        )
-        .where(
-            Observation.indicator_id.in_(sorted(ids)),
-            Observation.dims_key == "",
-            Observation.period_start >= start,
-            Observation.period_start <= now,
-            Observation.subject_id.in_(subject_ids),
-        )
-        .order_by(Observation.period_start, Observation.received_at)
-        .limit(MAX_TREND_ROWS)
-    )
     periods: dict[str, tuple[datetime, dict[tuple[int, int], derived.StoredRow]]] = {}
-    parsed: dict[str, Period] = {}
-    for row in session.execute(query):
-        try:
-            if indicator.period_type == "instant":
-                period = period_of(bucket, row.period_start)
-            else:
-                period = parsed.get(row.period_key) or parsed.setdefault(row.period_key, parse_period(row.period_key))
-        except PeriodError:
-            continue
-        if period.type != bucket:  # a ratio's part of another period type: not comparable period by period
-            continue
-        _, stored = periods.setdefault(period.key, (period.start, {}))
-        # Ordered by start then reception: the newest instant and the latest received feed win.
-        stored[(row.indicator_id, row.subject_id)] = derived.StoredRow(
-            row.value, row.null_reason or "", row.period_key, row.received_at
+    if indicator.period_type == "instant":
+        # Readings every few minutes: the daily roll-up (newest reading of each day) instead of every reading.
+        days = (
+            select(
+                ObservationDay.indicator_id,
+                ObservationDay.subject_id,
+                ObservationDay.value,
+                ObservationDay.null_reason,
+                ObservationDay.period_key,
+                ObservationDay.day_start,
+                ObservationDay.received_at,
+            )
+            .where(
+                ObservationDay.indicator_id.in_(sorted(ids)),
+                ObservationDay.day_start >= period_of("day", start).start,
+                ObservationDay.period_start <= now,
+                ObservationDay.subject_id.in_(subject_ids),
+            )
+            .order_by(ObservationDay.day_start)
         )
+        buckets: dict[datetime, Period] = {}
+        for row in session.execute(days):
+            period = buckets.get(row.day_start) or buckets.setdefault(row.day_start, period_of(bucket, row.day_start))
+            _, stored = periods.setdefault(period.key, (period.start, {}))
+            # Ordered by day: each bucket keeps its newest day's reading.
+            stored[(row.indicator_id, row.subject_id)] = derived.StoredRow(
+                row.value, row.null_reason or "", row.period_key, row.received_at
+            )
+    else:
+        query = (
+            select(
+                Observation.indicator_id,
+                Observation.subject_id,
+                Observation.value,
+                Observation.null_reason,
+                Observation.period_key,
+                Observation.period_start,
+                Observation.received_at,
+            )
+            .where(
+                Observation.indicator_id.in_(sorted(ids)),
+                Observation.dims_key == "",
+                Observation.period_start >= start,
+                Observation.period_start <= now,
+                Observation.subject_id.in_(subject_ids),
+            )
+            .order_by(Observation.period_start, Observation.received_at)
+            .limit(MAX_TREND_ROWS)
+        )
+        parsed: dict[str, Period] = {}
+        for row in session.execute(query):
+            try:
+                period = parsed.get(row.period_key) or parsed.setdefault(row.period_key, parse_period(row.period_key))
+            except PeriodError:
+                continue
+            if period.type != bucket:  # a ratio's part of another period type: not comparable period by period
+                continue
+            _, stored = periods.setdefault(period.key, (period.start, {}))
+            # Ordered by start then reception: the latest received feed wins.
+            stored[(row.indicator_id, row.subject_id)] = derived.StoredRow(
+                row.value, row.null_reason or "", row.period_key, row.received_at
+            )
     points = []
     for key, (period_start, stored) in sorted(periods.items(), key=lambda entry: entry[1][0]):
         value = derived.Deriver(rules, stored, geography).derive(rule, place, key).value

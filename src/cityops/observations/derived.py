@@ -536,6 +536,25 @@ def value_out(derived: DerivedValue, current_version: int, changes: Sequence[tup
     }
 
 
+def newest_starts(session: Session, indicator_ids: Sequence[int]) -> dict[int, datetime]:
+    """Each indicator's newest period start (totals only), in one statement of one scalar subquery per indicator:
+    each walks the (indicator_id, period_start) index from its end instead of grouping every row of every indicator."""
+    ids = sorted(set(indicator_ids))
+    if not ids:
+        return {}
+    columns = [
+        select(Observation.period_start)
+        .where(Observation.indicator_id == indicator_id, Observation.dims_key == "")
+        .order_by(Observation.period_start.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label(f"i{indicator_id}")
+        for indicator_id in ids
+    ]
+    row = session.execute(select(*columns)).one()
+    return {indicator_id: moment for indicator_id, moment in zip(ids, row, strict=True) if moment is not None}
+
+
 def province_values(session: Session, indicators: Sequence[Indicator], province_id: int) -> dict[str, DerivedValue]:
     """For indicators with no stored province value: the province's computed value in the newest period with data.
 
@@ -550,13 +569,7 @@ def province_values(session: Session, indicators: Sequence[Indicator], province_
         **load_rules(session, (code for rule in rules.values() for code in rule.parts if code not in rules)),
         **rules,
     }
-    newest = dict(
-        session.execute(
-            select(Observation.indicator_id, func.max(Observation.period_start))
-            .where(Observation.indicator_id.in_([rule.id for rule in rules.values()]), Observation.dims_key == "")
-            .group_by(Observation.indicator_id)
-        ).all()
-    )
+    newest = newest_starts(session, [rule.id for rule in rules.values()])
     groups: dict[Selection, list[Rule]] = {}
     for indicator in indicators:
         rule = rules[indicator.code]

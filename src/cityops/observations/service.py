@@ -21,7 +21,7 @@ from typing import Any, cast
 from urllib.parse import quote
 
 import orjson
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +44,7 @@ from cityops.observations.models import (
     IngestBatch,
     IngestRejection,
     Observation,
+    ObservationDay,
     ObservationHistory,
 )
 from cityops.observations.periods import Period, PeriodError, parse_period
@@ -779,6 +780,26 @@ def series(
     return [observation_out(row) for row in rows], total
 
 
+def _instant_floors(
+    session: Session, indicator_ids: Sequence[int], subject_kind: str | None, subject_ids: Sequence[int] | None
+) -> dict[int, datetime]:
+    """Per instant indicator, the oldest of its subjects' newest days in the daily roll-up: every subject's newest
+    reading starts on or after it, so the newest values need not rank every reading ever stored."""
+    newest = (
+        select(ObservationDay.indicator_id, func.max(ObservationDay.day_start).label("day"))
+        .join(Indicator, Indicator.id == ObservationDay.indicator_id)
+        .where(ObservationDay.indicator_id.in_(list(indicator_ids)), Indicator.period_type == "instant")
+        .group_by(ObservationDay.indicator_id, ObservationDay.subject_id)
+    )
+    if subject_ids is not None:
+        newest = newest.where(ObservationDay.subject_id.in_(list(subject_ids)))
+    if subject_kind:
+        newest = newest.join(Subject, Subject.id == ObservationDay.subject_id).where(Subject.kind == subject_kind)
+    days = newest.subquery()
+    rows = session.execute(select(days.c.indicator_id, func.min(days.c.day)).group_by(days.c.indicator_id))
+    return {indicator_id: floor for indicator_id, floor in rows if floor is not None}
+
+
 def latest(
     session: Session,
     indicator_ids: Sequence[int],
@@ -803,6 +824,18 @@ def latest(
         ranked = ranked.where(Observation.dims_key == dims_key)
     if subject_ids is not None:
         ranked = ranked.where(Observation.subject_id.in_(list(subject_ids)))
+    if dims_key == "":
+        floors = _instant_floors(session, indicator_ids, subject_kind, subject_ids)
+        if floors:
+            ranked = ranked.where(
+                or_(
+                    Observation.indicator_id.not_in(list(floors)),
+                    *(
+                        and_(Observation.indicator_id == indicator_id, Observation.period_start >= floor)
+                        for indicator_id, floor in floors.items()
+                    ),
+                )
+            )
     ranked_sub = ranked.subquery()
     query = (
         select(*_observation_columns())

@@ -38,6 +38,16 @@ function draw(box) {
       connectNulls: false,
       lineStyle: { width: 2, color: "#0b5394" },
       itemStyle: { color: "#0b5394" },
+      // Anomalies found by the insights (robust statistics): a red pin on their trend points.
+      markPoint: (data.anomalies || []).length
+        ? {
+            symbol: "pin",
+            symbolSize: 34,
+            itemStyle: { color: "#b42318" },
+            label: { color: "#ffffff", formatter: "!" },
+            data: data.anomalies.map((a) => ({ name: a.kind, coord: [data.labels[a.index], data.values[a.index]] })),
+          }
+        : undefined,
       markLine: lines.length
         ? { symbol: "none", silent: true, label: { position: "insideEndTop", formatter: (l) => `${l.name}: ${show(l.value)}` }, data: lines }
         : undefined,
