@@ -34,9 +34,11 @@ KEY_LINE = re.compile(r"cok_[0-9a-f]{12}_[A-Za-z0-9_-]+")
 def cityops(
     data_dir: Path, command: str, stdin: str | None = None, database_url: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """Run `cityops COMMAND` (split like a shell would) with only CITYOPS_DATA_DIR (and the database URL) set."""
+    """Run `cityops COMMAND` (split like a shell would) with only CITYOPS_DATA_DIR (and the database URL) set, and the
+    tests' own network allowed for outgoing requests."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("CITYOPS_")}
     env["CITYOPS_DATA_DIR"] = str(data_dir)
+    env["CITYOPS_OUTBOUND_ALLOW"] = "127.0.0.0/8"  # the tests' agency endpoints, as an admin allows an internal one
     if database_url:
         env["CITYOPS_DATABASE_URL"] = database_url
     return subprocess.run(

@@ -26,7 +26,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class OutboundRefused(httpx.TransportError):
-    """A request to an address that is not allowed; its message names the host and the address, nothing else."""
+    """A request to an internal address that is not allowed; its message is "host → address", nothing else (the
+    messages around it say what it means and what an admin can do)."""
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,7 @@ def check_url(url: str, policy: Policy | None = None) -> None:
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     for address in addresses:
         if not policy.allows(host, address):
-            raise OutboundRefused(
-                f"{host} is at {address}, an internal address; an admin may allow it in {ENVIRONMENT}"
-            )
+            raise OutboundRefused(f"{host} → {address}")
 
 
 class GuardedTransport(httpx.HTTPTransport):

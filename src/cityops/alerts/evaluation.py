@@ -41,7 +41,7 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cityops.alerts import service
-from cityops.alerts.models import AlertRule
+from cityops.alerts.models import SEVERITIES, AlertRule, Event
 from cityops.alerts.rules import addressed_agency
 from cityops.alerts.service import Finding, rule_key
 from cityops.catalog.judging import target_of
@@ -413,6 +413,8 @@ def _event_findings(session: Session, rule: AlertRule, now: datetime) -> list[Fi
     params = rule.params or {}
     window = int(params.get("window_minutes", 60))
     needed = int(params.get("count", 1))
+    if params.get("per_subject") and rule.subject_id is None:
+        return _events_per_subject(session, rule, now, window, needed)
     count = service.count_events(
         session,
         category=str(params.get("category", "")),
@@ -447,3 +449,73 @@ def _event_findings(session: Session, rule: AlertRule, now: datetime) -> list[Fi
             details={"count": count, "window_minutes": window, "needed": needed},
         )
     ]
+
+
+def _events_per_subject(session: Session, rule: AlertRule, now: datetime, window: int, needed: int) -> list[Finding]:
+    """`per_subject`: one finding per subject (e.g. one information system) with at least `count` events in the
+    window, addressed to the rule's agency or else the agency the events name (the system's owner)."""
+    params = rule.params or {}
+    counts = count_events_by_subject(
+        session,
+        category=str(params.get("category", "")),
+        event_type=str(params.get("type", "")),
+        min_severity=str(params.get("min_severity", "info")),
+        start=now - timedelta(minutes=window),
+        end=now,
+    )
+    wanted = {subject_id: facts for subject_id, facts in counts.items() if facts[0] >= needed}
+    subjects = {s.id: s for s in session.scalars(select(Subject).where(Subject.id.in_(sorted(wanted) or [0])))}
+    findings: list[Finding] = []
+    for subject_id, (count, agency_id) in sorted(wanted.items()):
+        subject = subjects.get(subject_id)
+        if subject is None:
+            continue
+        title_vi, title_en = (
+            translate(
+                "alerts.title.events",
+                lang,
+                rule=_name(rule, lang),
+                count=count,
+                minutes=window,
+                category=translate(f"alerts.event_category.{params.get('category')}", lang),
+            )
+            + f" — {subject.name_vi if lang == 'vi' else subject.name_en or subject.name_vi}"
+            for lang in ("vi", "en")
+        )
+        findings.append(
+            Finding(
+                key=rule_key(rule.id, subject_id=subject_id),
+                title_vi=title_vi,
+                title_en=title_en,
+                subject_id=subject_id,
+                agency_id=rule.agency_id if rule.agency_id is not None else agency_id,
+                details={"count": count, "window_minutes": window, "needed": needed, "subject": subject.code},
+            )
+        )
+    return findings
+
+
+def count_events_by_subject(
+    session: Session, *, category: str, event_type: str, min_severity: str, start: datetime, end: datetime
+) -> dict[int, tuple[int, int | None]]:
+    """Per subject, how many events of a category (and type) at or above a severity occurred in [start, end], and
+    the agency of the latest of them."""
+    wanted = SEVERITIES[SEVERITIES.index(min_severity) :] if min_severity in SEVERITIES else SEVERITIES
+    query = (
+        select(Event.subject_id, func.count(), func.max(Event.agency_id))
+        .where(
+            Event.category == category,
+            Event.severity.in_(wanted),
+            Event.occurred_at >= start,
+            Event.occurred_at <= end,
+            Event.subject_id.is_not(None),
+        )
+        .group_by(Event.subject_id)
+    )
+    if event_type:
+        query = query.where(Event.type == event_type)
+    return {
+        int(subject_id): (int(count), agency_id)
+        for subject_id, count, agency_id in session.execute(query)
+        if subject_id is not None
+    }

@@ -49,7 +49,14 @@ KIND_PARAMS: dict[str, dict[str, bool]] = {
     "off_target": {"tolerance_pct": False},
     "change": {"periods": False, "op": True, "pct": False, "abs": False},
     "feed_health": {"condition": True, "level": False},
-    "events": {"category": True, "type": False, "min_severity": False, "count": False, "window_minutes": False},
+    "events": {
+        "category": True,
+        "type": False,
+        "min_severity": False,
+        "count": False,
+        "window_minutes": False,
+        "per_subject": False,
+    },
 }
 # The fields of a rule a person sets (API and form names); `code` is fixed once created.
 FIELDS = (
@@ -234,6 +241,11 @@ def check_params(kind: str, raw: Any) -> tuple[dict[str, Any], list[RuleProblem]
         params["count"] = count if count is not None else 1
         window = _integer(check, raw, "window_minutes", low=1, high=MAX_WINDOW_MINUTES)
         params["window_minutes"] = window if window is not None else 60
+        per_subject = raw.get("per_subject", False)
+        if not isinstance(per_subject, bool):
+            check.add("bad_event_type", "params.per_subject")
+        elif per_subject:
+            params["per_subject"] = True
     return params, check.problems
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.engine import URL, make_url
 log = logging.getLogger(__name__)
 
 CHANNEL = "cityops_live"
-TOPICS = ("values", "alerts", "incidents", "reports")
+TOPICS = ("values", "alerts", "incidents", "reports", "cameras", "security")
 QUEUE_SIZE = 100
 NOTIFY_LIMIT = 7900  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
 READY_WAIT_SECONDS = 5.0
