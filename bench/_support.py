@@ -8,11 +8,13 @@ import platform
 import re
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -251,3 +253,28 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no server log)"
+
+
+# --- what every benchmark module repeats -------------------------------------------------------------
+
+
+def percentile(values: list[float], percent: int) -> float:
+    """The percentile of the values (NaN when there are none)."""
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
+
+
+def each_backend(run_backend: Callable[[str, str, Path], list[Result]], prefix: str) -> list[Result]:
+    """`run_backend(name, database URL, data dir)` on SQLite in a temporary folder, then on PostgreSQL in a fresh
+    database (skipped, and said, when the server is not reachable)."""
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix=f"cityops-bench-{prefix}-") as folder:
+        sqlite_dir = Path(folder) / "sqlite"
+        results += run_backend("sqlite", f"sqlite:///{sqlite_dir / 'cityops.db'}", sqlite_dir)
+        try:
+            with postgres_database() as url:
+                results += run_backend("postgresql", url, Path(folder) / "postgresql")
+        except ServiceMissing as exc:
+            print(f"[postgresql] skipped: {exc}", flush=True)
+    return results

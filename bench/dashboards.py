@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from bench._province import fill
-from bench._support import Result, ServiceMissing, postgres_database, running_server
+from bench._support import Result, each_backend, percentile, running_server
 from cityops.accounts import service as accounts
 from cityops.db.engine import Database
 from cityops.settings import Settings
@@ -41,10 +39,6 @@ def _log_in(client: httpx.Client) -> None:
     answer = client.post("/login", data={"username": "lanhdao", "password": PASSWORD, "csrf_token": token[1]})
     if answer.status_code != 303:
         raise RuntimeError(f"log-in failed: HTTP {answer.status_code}")
-
-
-def _percentile(values: list[float], percent: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1] if len(values) > 1 else values[0]
 
 
 def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]:
@@ -81,7 +75,7 @@ def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]
                     raise RuntimeError(f"{path}: HTTP {answer.status_code}")
                 if index:
                     times.append(elapsed * 1000)
-            p50, p95 = _percentile(times, 50), _percentile(times, 95)
+            p50, p95 = percentile(times, 50), percentile(times, 95)
             print(f"[{backend}] {path}: p50 {p50:.0f} ms, p95 {p95:.0f} ms ({ROWS:,} rows)", flush=True)
             results += [
                 Result(f"dashboards.{name}.p50", p50, "ms", backend),
@@ -92,12 +86,5 @@ def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]
 
 
 def run() -> list[Result]:
-    results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="cityops-bench-dash-") as folder:
-        results += run_backend("sqlite", f"sqlite:///{Path(folder) / 'sqlite' / 'cityops.db'}", Path(folder) / "sqlite")
-        try:
-            with postgres_database() as url:
-                results += run_backend("postgresql", url, Path(folder) / "postgresql")
-        except ServiceMissing as exc:
-            print(f"[postgresql] skipped: {exc}", flush=True)
-    return results
+    """SQLite, then PostgreSQL (skipped when not reachable)."""
+    return each_backend(run_backend, "dash")

@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import statistics
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +23,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench._support import Result, ServiceMissing, postgres_database, running_server
+from bench._support import Result, each_backend, percentile, running_server
 from bench.ingest import _prepare
 from cityops.accounts.service import SYSTEM
 from cityops.alerts import rules
@@ -147,12 +145,6 @@ async def _measure(base_url: str, key: str, communes: list[str]) -> tuple[list[f
     return delays, missing, background
 
 
-def _percentile(values: list[float], percent: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
-
-
 def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]:
     settings = Settings(_env_file=None, data_dir=data_dir, database_url=database_url)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -168,7 +160,7 @@ def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]
     )
     with running_server(data_dir, database_url, {"Authorization": f"Bearer {key}"}) as server:
         delays, missing, background = asyncio.run(_measure(server.url, key, communes))
-    p50, p99 = _percentile(delays, 50) * 1000, _percentile(delays, 99) * 1000
+    p50, p99 = percentile(delays, 50) * 1000, percentile(delays, 99) * 1000
     print(
         f"[{backend}] {len(delays)} alert changes received, {missing} missing, {background:,} background "
         f"observations; p50 {p50:.0f} ms, p99 {p99:.0f} ms",
@@ -182,12 +174,5 @@ def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]
 
 
 def run() -> list[Result]:
-    results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="cityops-bench-e2e-") as folder:
-        results += run_backend("sqlite", f"sqlite:///{Path(folder) / 'sqlite' / 'cityops.db'}", Path(folder) / "sqlite")
-        try:
-            with postgres_database() as url:
-                results += run_backend("postgresql", url, Path(folder) / "postgresql")
-        except ServiceMissing as exc:
-            print(f"[postgresql] skipped: {exc}", flush=True)
-    return results
+    """SQLite, then PostgreSQL (skipped when not reachable)."""
+    return each_backend(run_backend, "e2e")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import random
-import statistics
 import tempfile
 import threading
 import time
@@ -30,7 +29,7 @@ import httpx
 import orjson
 from sqlalchemy import func, insert, select, text
 
-from bench._support import Result, ServiceMissing, postgres_database, running_server
+from bench._support import Result, ServiceMissing, percentile, postgres_database, running_server
 from cityops.accounts import service as accounts
 from cityops.catalog.models import Indicator
 from cityops.clock import LOCAL_TZ
@@ -289,7 +288,7 @@ def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]
         database.dispose()
     api_rate, raw_rate = api.accepted / api.seconds, len(rows) / raw_seconds
     first, last = api.rate_between(0.0, 0.25), api.rate_between(0.75, 1.0)
-    p50, p95 = _percentile(api.latencies, 50), _percentile(api.latencies, 95)
+    p50, p95 = percentile(api.latencies, 50), percentile(api.latencies, 95)
     if api.capped:
         print(f"[{backend}] stopped at the {MAX_SECONDS:.0f} s cap: {api.accepted:,} of {OBSERVATIONS:,} sent")
     print(
@@ -308,12 +307,6 @@ def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]
         Result("ingest.api_cpu", 1e6 * api_cpu / api.accepted, "ms CPU/1000 observations", backend),
         Result("ingest.raw_cpu", 1e6 * raw_cpu / len(rows), "ms CPU/1000 rows", backend),
     ]
-
-
-def _percentile(values: list[float], percent: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else 0.0
-    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
 def _print_table(results: list[Result]) -> None:

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -27,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from bench._support import Result, ServiceMissing, postgres_database, running_server
+from bench._support import Result, each_backend, percentile, running_server
 from bench.ingest import _prepare
 from cityops.clock import LOCAL_TZ
 from cityops.db.engine import Database
@@ -117,12 +115,6 @@ async def _measure(base_url: str, key: str, subject: str, clients: int) -> tuple
     return delays, missing
 
 
-def _percentile(values: list[float], percent: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
-
-
 def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]:
     settings = Settings(_env_file=None, data_dir=data_dir, database_url=database_url)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +128,7 @@ def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]
         for number, clients in enumerate(CLIENT_COUNTS):
             print(f"[{backend}] {clients} open pages, {POSTS} posts {PACE:.2f} s apart …", flush=True)
             delays, missing = asyncio.run(_measure(server.url, key, communes[number], clients))
-            p50, p95, p99 = (_percentile(delays, p) * 1000 for p in (50, 95, 99))
+            p50, p95, p99 = (percentile(delays, p) * 1000 for p in (50, 95, 99))
             worst = max(delays) * 1000 if delays else float("nan")
             print(
                 f"[{backend}] {clients} pages: {len(delays):,} deliveries, {missing} missing; "
@@ -155,13 +147,5 @@ def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]
 
 
 def run() -> list[Result]:
-    """SQLite in a temporary folder, then PostgreSQL in a fresh database (skipped when not reachable)."""
-    results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="cityops-bench-live-") as folder:
-        results += run_backend("sqlite", f"sqlite:///{Path(folder) / 'sqlite' / 'cityops.db'}", Path(folder) / "sqlite")
-        try:
-            with postgres_database() as url:
-                results += run_backend("postgresql", url, Path(folder) / "postgresql")
-        except ServiceMissing as exc:
-            print(f"[postgresql] skipped: {exc}", flush=True)
-    return results
+    """SQLite, then PostgreSQL (skipped when not reachable)."""
+    return each_backend(run_backend, "live")

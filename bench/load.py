@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import httpx
 import orjson
 from sqlalchemy import func, select
 
-from bench._support import RawClient, Result, Server, ServiceMissing, postgres_database, running_server
+from bench._support import RawClient, Result, Server, each_backend, running_server
 from bench.ingest import _prepare
 from cityops.clock import LOCAL_TZ
 from cityops.db.engine import Database
@@ -184,12 +183,5 @@ def run_backend(backend: str, database_url: str, data_dir: Path) -> list[Result]
 
 
 def run() -> list[Result]:
-    results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="cityops-bench-load-") as folder:
-        results += run_backend("sqlite", f"sqlite:///{Path(folder) / 'sqlite' / 'cityops.db'}", Path(folder) / "sqlite")
-        try:
-            with postgres_database() as url:
-                results += run_backend("postgresql", url, Path(folder) / "postgresql")
-        except ServiceMissing as exc:
-            print(f"[postgresql] skipped: {exc}", flush=True)
-    return results
+    """SQLite, then PostgreSQL (skipped when not reachable)."""
+    return each_backend(run_backend, "load")

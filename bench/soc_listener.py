@@ -16,13 +16,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench._support import Result, ServiceMissing, postgres_database
+from bench._support import Result, each_backend
 from cityops.accounts.service import SYSTEM
 from cityops.clock import system_clock
 from cityops.db.engine import Database
@@ -128,15 +127,8 @@ def run_backend(backend: str, url: str, data_dir: Path) -> list[Result]:
 
 
 def run() -> list[Result]:
-    results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="cityops-bench-soc-") as folder:
-        results += run_backend("sqlite", f"sqlite:///{Path(folder) / 'sqlite' / 'cityops.db'}", Path(folder) / "sqlite")
-        try:
-            with postgres_database() as url:
-                results += run_backend("postgresql", url, Path(folder) / "postgres")
-        except ServiceMissing as exc:
-            print(f"[postgresql] skipped: {exc}")
-    return results
+    """SQLite, then PostgreSQL (skipped when not reachable)."""
+    return each_backend(run_backend, "soc")
 
 
 if __name__ == "__main__":
