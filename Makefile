@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP_PY := $(VENV)/.installed
 STAMP_JS := node_modules/.installed
 STAMP_DEB := $(VENV)/.debian
-DEBIAN_PACKAGES := chromium fonts-noto-core mosquitto
+DEBIAN_PACKAGES := chromium fonts-noto-core mosquitto ffmpeg
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 
@@ -59,10 +59,11 @@ bench: setup
 	$(BIN)/python -m bench
 
 # The pictures in README.md and docs/: taken by the browser tests, then copied to docs/img.
-SCREENSHOTS := overview-1366x768 overview-390x844 board-yte-1366x768 wall-5760x3240 map-desktop report-phone
+SCREENSHOTS := overview-1366x768 overview-390x844 board-yte-1366x768 wall-5760x3240 map-desktop report-phone brief-phone
 screenshots: setup
 	$(BIN)/python -m pytest -q tests/web/test_overview_browser.py tests/web/test_boards_browser.py \
-		tests/web/test_wall_browser.py tests/web/test_map_browser.py tests/web/test_report_browser.py
+		tests/web/test_wall_browser.py tests/web/test_map_browser.py tests/web/test_report_browser.py \
+		tests/reports/test_brief_browser.py
 	mkdir -p docs/img
 	for name in $(SCREENSHOTS); do cp test-artifacts/$$name.png docs/img/$$name.png; done
 

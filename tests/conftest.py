@@ -37,7 +37,8 @@ from cityops.web.security import CSRF_COOKIE, csrf_token
 import_all_models()
 
 # The suite's servers (agencies' endpoints, webhooks, cameras) listen on 127.0.0.1: allowed here as an admin would
-# allow an internal service (cityops.outbound); tests/test_outbound.py checks the refusal itself. Subprocesses inherit it.
+# allow an internal service (cityops.outbound); tests/test_outbound.py checks the refusal itself. Subprocesses
+# inherit it.
 os.environ.setdefault("CITYOPS_OUTBOUND_ALLOW", "127.0.0.0/8")
 
 # The product hashes passwords with argon2id at its strong defaults (about 0.1 s a hash, by design). The suite makes

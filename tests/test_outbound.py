@@ -48,6 +48,7 @@ def test_an_http_pull_feed_to_an_internal_address_fails_without_retrying(
     database, clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(outbound.ENVIRONMENT, "")  # as in production, with nothing allowed
+    monkeypatch.setattr(outbound, "_configured", None)  # nor by the settings of an app built earlier in this process
     with SourceServer() as source:
         source.script(Reply(body=answer(record())))
         feed_id = make_feed(database, clock, settings(source))
@@ -63,6 +64,7 @@ def test_an_http_pull_feed_to_an_internal_address_fails_without_retrying(
 
 def test_a_webhook_to_an_internal_address_is_not_posted_nor_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(outbound.ENVIRONMENT, "")
+    monkeypatch.setattr(outbound, "_configured", None)
     with SourceServer() as target:
         outcome = post_webhook(target.url("/hook"), "bi-mat", 7, {"kind": "alert.fired"}, datetime.now(UTC))
         assert target.seen == []

@@ -57,15 +57,54 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Web processes sharing the port (PostgreSQL only); with more than one, run `cityops worker` apart.",
+)
+def serve(host: str, port: int, workers: int) -> None:
     """Run the web application."""
+    import os
+
     import uvicorn
 
     from cityops.web.app import create_app
+    from cityops.web.observability import configure_logging
 
     with _database() as (settings, database):
-        app = create_app(settings, database=database, worker=settings.embedded_worker)
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        configure_logging(settings.log_format)
+        # uvicorn's own lines go through the same handler (JSON, with request ids); its access log is off: the
+        # request metrics and the request id in each line say what it would.
+        if workers == 1:
+            app = create_app(settings, database=database, worker=settings.embedded_worker)
+            uvicorn.run(
+                app,
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                proxy_headers=True,
+                forwarded_allow_ips=settings.forwarded_allow_ips,
+            )
+            return
+        if database.dialect != "postgresql":
+            raise click.ClickException("several web processes need PostgreSQL (CITYOPS_DATABASE_URL)")
+    # Every process builds its own app from the environment; the scheduled work runs in `cityops worker` only.
+    os.environ["CITYOPS_EMBEDDED_WORKER"] = "false"
+    click.echo(f"{workers} web processes on {host}:{port}; run `cityops worker` for the scheduled work", err=True)
+    uvicorn.run(
+        "cityops.web.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
 
 
 @main.command()
@@ -86,12 +125,13 @@ def worker(tick_seconds: float | None) -> None:
     import signal
 
     from cityops.i18n import LANGUAGES, format_number, translate
+    from cityops.web.observability import configure_logging
     from cityops.worker import Worker
 
-    # cityops' own messages at INFO; libraries only from WARNING (an HTTP client's request lines may hold a token).
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("cityops").setLevel(logging.INFO)
     with _database() as (settings, database):
+        # cityops' own messages at INFO; libraries only from WARNING (an HTTP client's request lines may hold a token).
+        configure_logging(settings.log_format, logging.WARNING)
+        logging.getLogger("cityops").setLevel(logging.INFO)
         seconds = tick_seconds if tick_seconds is not None else settings.worker_tick_seconds
 
         async def run() -> None:
@@ -645,6 +685,49 @@ def users_list() -> None:
         agency = user.agency.code if user.agency else "-"
         state = "active" if user.is_active else "inactive"
         click.echo(f"{user.username}\t{user.role}\t{agency}\t{state}")
+
+
+@main.group()
+def soc() -> None:
+    """Information security: the syslog listeners (docs/security-operations.md)."""
+
+
+@soc.command("listen")
+@click.option("--udp", default="", help="Address for syslog over UDP, e.g. 127.0.0.1:5514 (repeatable as one).")
+@click.option("--tcp", default="", help="Address for syslog over TCP (octet counting or newline framing).")
+def soc_listen(udp: str, tcp: str) -> None:
+    """Receive syslog (RFC 5424, RFC 3164, CEF) until stopped; events are stored in batches."""
+    import asyncio
+    import signal
+
+    from cityops.soc.listener import Listener, parse_address
+
+    try:
+        udp_address = parse_address(udp) if udp else None
+        tcp_address = parse_address(tcp) if tcp else None
+    except ValueError as exc:
+        raise click.ClickException(f"not an address host:port: {exc}") from exc
+    if udp_address is None and tcp_address is None:
+        raise click.ClickException("give --udp and/or --tcp")
+    with _database() as (_, database):
+        listener = Listener(database, system_clock)
+
+        async def run() -> None:
+            await listener.start(udp_address, tcp_address)
+            click.echo(f"soc: listening udp={listener.udp_address} tcp={listener.tcp_address}", err=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for name in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(name, stop.set)
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), 60)
+                except TimeoutError:
+                    click.echo(f"soc: {listener.stats.snapshot()}", err=True)
+            await listener.stop()
+            click.echo(f"soc: stopped {listener.stats.snapshot()}", err=True)
+
+        asyncio.run(run())
 
 
 @main.group()

@@ -33,7 +33,9 @@ from typing import Any
 from sqlalchemy import and_, not_, or_, select, update
 from sqlalchemy.exc import OperationalError
 
+from cityops import outbound
 from cityops.alerts import evaluation
+from cityops.cameras import health as camera_health
 from cityops.clock import Clock
 from cityops.connectors import connector_class, kinds
 from cityops.connectors.base import ConnectorError, Fetched
@@ -47,7 +49,9 @@ from cityops.feeds.models import Feed
 from cityops.incidents import escalation
 from cityops.live.bus import bus_for
 from cityops.notifications import delivery
+from cityops.reports import service as reports_schedule
 from cityops.settings import Settings
+from cityops.soc import tick as soc_tick
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -104,6 +108,8 @@ class Worker:
     ) -> None:
         self.db = db
         self.settings = settings  # SMTP and the public URL for notifications; None: no e-mail is sent
+        if settings is not None:
+            outbound.configure(settings.outbound_allow)
         self.clock = clock
         self.secret_key = secret_key
         # lease_owner holds 64 characters: keep the end of a long host name, where the process id is.
@@ -126,6 +132,9 @@ class Worker:
         sent = delivery.deliver_due(self.db, self.clock, self.settings, owner=self.name)
         published = feedback_stats.publish_indicators(self.db, self.clock)
         purged = feedback_privacy.purge_expired(self.db, self.clock, self.settings)
+        reported = reports_schedule.scheduled(self.db, self.clock, self.settings)
+        cameras = camera_health.tick(self.db, self.clock, self.settings, self.secret_key, self.name)
+        security = soc_tick.tick(self.db, self.clock, owner=self.name)
         return {
             "planned": result.planned,
             "late": result.late,
@@ -136,6 +145,9 @@ class Worker:
             "sent": sent,
             "feedback_values": published,
             "personal_data_purged": purged,
+            "report": reported,
+            "cameras": cameras,
+            "security": security,
         }
 
     def run_due_pulls(self) -> list[dict[str, Any]]:

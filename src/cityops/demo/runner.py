@@ -34,10 +34,12 @@ import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cityops import outbound
 from cityops.accounts import service as accounts
 from cityops.accounts.models import Agency, ApiKey, User
 from cityops.alerts.models import AlertRule
 from cityops.alerts.rules import load_rules
+from cityops.cameras.demo import CameraDemo
 from cityops.catalog.models import Indicator
 from cityops.clock import LOCAL_TZ, system_clock
 from cityops.db.engine import Database
@@ -51,6 +53,7 @@ from cityops.demo.simulator import UPLOAD_ROUNDS, IndicatorPlan, Simulator
 from cityops.geo.models import Subject
 from cityops.geo.service import load_sample_places
 from cityops.settings import Settings
+from cityops.soc.demo import SocDemo
 from cityops.web.app import create_app
 
 DEMO_KEY_NAME = "demo simulator"
@@ -337,6 +340,8 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> None:
     """Serve the app and run the simulator beside it until interrupted."""
+    # The demo's agencies, cameras and webhooks are simulated on this machine: let cityops reach them.
+    outbound.configure(settings.outbound_allow or "127.0.0.0/8")
     if settings.feedback_rate_limit < DEMO_RATE_LIMIT:  # every simulated citizen comes from 127.0.0.1
         settings = settings.model_copy(update={"feedback_rate_limit": DEMO_RATE_LIMIT})
     now = system_clock()
@@ -393,6 +398,10 @@ def run_demo(
     if not settings.embedded_worker:
         echo("  (CITYOPS_EMBEDDED_WORKER is off: run `cityops worker` beside the demo for pulls, MQTT and lateness)")
     worker.start()
+    soc_demo = SocDemo(database, system_clock, echo)
+    camera_demo = CameraDemo(
+        database, system_clock, settings.resolved_secret_key, settings.province_code, base_url, echo, interval
+    )
     app = create_app(settings, database=database, worker=settings.embedded_worker)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     try:
@@ -400,6 +409,8 @@ def run_demo(
     finally:
         stop.set()
         worker.join(timeout=10)
+        soc_demo.stop()
+        camera_demo.stop()
         endpoint.stop()
         if camera_sensors is not None:
             camera_sensors.close()

@@ -35,7 +35,7 @@ from cityops.clock import LOCAL_TZ, Clock
 from cityops.db.engine import Database
 from cityops.feedback.models import CLOSED, OPEN, FeedbackCategory, Report
 from cityops.feeds.models import Feed
-from cityops.feeds.service import create_feed, feed_principal
+from cityops.feeds.service import feed_principal, own_feed
 from cityops.geo.models import Subject
 from cityops.incidents.models import REJECTED, Incident
 from cityops.observations.models import Observation
@@ -389,17 +389,8 @@ def _local_day(moment: datetime) -> date:
 def system_feed(session: Session, now: datetime) -> Feed | None:
     """The IOC's own feed of the feedback indicators, created with the first report (None before, or without the
     catalog)."""
-    feed = session.scalar(select(Feed).where(Feed.code == FEED_CODE))
-    if feed is not None:
-        return feed
-    if session.scalar(select(Report.id).limit(1)) is None:
-        return None  # nothing received yet: no feed, no values (and a worker tick stays one query)
-    present = set(session.scalars(select(Indicator.code).where(Indicator.code.in_(INDICATORS))))
-    if present != set(INDICATORS) or session.scalar(select(Agency.id).where(Agency.code == FEED_AGENCY)) is None:
-        return None
-    return create_feed(
+    return own_feed(
         session,
-        SYSTEM,
         now,
         code=FEED_CODE,
         agency_code=FEED_AGENCY,
@@ -409,7 +400,8 @@ def system_feed(session: Session, now: datetime) -> Feed | None:
             "Số liệu tính tự động từ các phản ánh, kiến nghị tiếp nhận tại cityops (biểu mẫu công khai, Open311). / "
             "Figures computed automatically from the citizen reports received by cityops (public form, Open311)."
         ),
-        kind="push",
+        # Nothing received yet: no feed, no values (and a worker tick stays one query).
+        wanted=lambda: session.scalar(select(Report.id).limit(1)) is not None,
         coverage="communes",
     )
 

@@ -4,7 +4,7 @@ shown back), what it must cover, the identity its connector ingests under, and i
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from cityops.accounts.models import Agency
 from cityops.accounts.roles import Principal
-from cityops.accounts.service import Actor, audit, get_agency
+from cityops.accounts.service import SYSTEM, Actor, audit, get_agency
 from cityops.catalog.models import Indicator
 from cityops.crypto import SecretsUnreadable, decrypt_json, encrypt_json
 from cityops.feeds.cadence import CadenceError, parse_cadence
@@ -671,3 +671,40 @@ def feed_indicator_map(session: Session, feed_ids: tuple[int, ...]) -> dict[int,
     for indicator_id, feed_id in rows:
         mapping.setdefault(indicator_id, []).append(feed_id)
     return mapping
+
+
+def own_feed(
+    session: Session,
+    now: datetime,
+    *,
+    code: str,
+    agency_code: str,
+    indicator_codes: Sequence[str],
+    name: str,
+    description: str,
+    wanted: Callable[[], bool],
+    coverage: str = "province",
+) -> Feed | None:
+    """The IOC's own feed of values it computes itself (citizen reports, cameras, security), found by its code or made
+    the first time `wanted()` says there is something to publish, when the catalog has its indicators and its agency;
+    None otherwise (and a worker round stays a query or two)."""
+    feed = session.scalar(select(Feed).where(Feed.code == code))
+    if feed is not None:
+        return feed
+    if not wanted():
+        return None
+    present = set(session.scalars(select(Indicator.code).where(Indicator.code.in_(list(indicator_codes)))))
+    if present != set(indicator_codes) or session.scalar(select(Agency.id).where(Agency.code == agency_code)) is None:
+        return None
+    return create_feed(
+        session,
+        SYSTEM,
+        now,
+        code=code,
+        agency_code=agency_code,
+        indicator_codes=list(indicator_codes),
+        name=name,
+        description=description,
+        kind="push",
+        coverage=coverage,
+    )

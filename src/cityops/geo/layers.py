@@ -231,7 +231,13 @@ def tourist_sites_layer(session: Session) -> dict[str, Any]:
 
 def cameras_layer(session: Session, principal: Principal, province_code: str) -> dict[str, Any]:
     """Per commune, the cameras connected and online (the latest `antt` values): status online (all online),
-    partial (some offline) or offline (none online). Empty for whom the restricted indicators are not visible."""
+    partial (some offline) or offline (none online). Empty for whom the restricted indicators are not visible.
+    When cameras are registered (cameras/), the layer shows each camera the principal may see, with its status."""
+    from cityops.cameras.models import Camera
+    from cityops.cameras.service import map_features
+
+    if session.scalar(select(Camera.id).limit(1)) is not None:
+        return _collection(map_features(session, principal))
     codes = [indicator.code for indicator, _ in commune_indicators(session, principal)]
     if CAMERA_TOTAL not in codes or CAMERA_ONLINE not in codes:
         return _collection([])

@@ -25,13 +25,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from cityops.accounts.models import Agency
-from cityops.accounts.service import SYSTEM
-from cityops.catalog.models import Indicator
 from cityops.clock import Clock
 from cityops.db.engine import Database
 from cityops.feeds.models import Feed
-from cityops.feeds.service import create_feed, feed_principal
+from cityops.feeds.service import feed_principal, own_feed
 from cityops.geo.models import Subject
 from cityops.observations.periods import period_of
 from cityops.observations.service import ingest_items
@@ -63,17 +60,8 @@ def tick(db: Database, clock: Clock, *, owner: str) -> dict[str, int]:
 
 
 def _feed(session: Any, now: datetime) -> Feed | None:
-    feed = session.scalar(select(Feed).where(Feed.code == FEED_CODE))
-    if feed is not None:
-        return feed
-    if session.scalar(select(InformationSystem.id).limit(1)) is None:
-        return None
-    present = set(session.scalars(select(Indicator.code).where(Indicator.code.in_(INDICATORS))))
-    if present != set(INDICATORS) or session.scalar(select(Agency.id).where(Agency.code == FEED_AGENCY)) is None:
-        return None
-    return create_feed(
+    return own_feed(
         session,
-        SYSTEM,
         now,
         code=FEED_CODE,
         agency_code=FEED_AGENCY,
@@ -81,7 +69,7 @@ def _feed(session: Any, now: datetime) -> Feed | None:
         name="An toàn thông tin (cityops SOC) / Information security (cityops SOC)",
         description="Số liệu tính tự động từ sự kiện, lỗ hổng và kiểm tra trang thông tin. / "
         "Figures computed from security events, vulnerabilities and website checks.",
-        kind="push",
+        wanted=lambda: session.scalar(select(InformationSystem.id).limit(1)) is not None,
     )
 
 

@@ -42,8 +42,8 @@ from cityops.wall.models import WallLayout
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_FILE = DATA_DIR / "default_layout.json"
 POSITIONS = tuple(range(1, 10))
-KINDS = ("overview", "alerts", "incidents", "board", "indicator", "reports", "health", "map")
-PLAIN_KINDS = ("overview", "alerts", "incidents", "reports", "health", "map")
+KINDS = ("overview", "alerts", "incidents", "board", "indicator", "reports", "health", "map", "cameras")
+PLAIN_KINDS = ("overview", "alerts", "incidents", "reports", "health", "map", "cameras")
 MAX_VIEWS = 6
 MIN_ROTATE, MAX_ROTATE, DEFAULT_ROTATE = 5, 3600, 30
 BOARD_ITEMS = 4
@@ -394,6 +394,10 @@ def render_view(ctx: Context, view: dict[str, Any]) -> dict[str, Any]:
         _health(ctx, out)
     elif kind == "map":
         _map(ctx, out)
+    elif kind == "cameras":
+        from cityops.cameras.service import wall_view
+
+        out.update(wall_view(ctx.session, ctx.principal, ctx.lang))
     else:
         _overview(ctx, out)
     return out

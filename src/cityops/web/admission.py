@@ -2,8 +2,9 @@
 
 At most `limit` requests are inside the app at a time; one more is answered at once with `503 overloaded` and
 `Retry-After`, which well-behaved clients (the connectors, the agencies' systems) honour. Server-sent-event streams
-(long-lived, and nearly free while idle) and static files are not counted. Under three times its capacity the
-process thus keeps its memory bounded and everything it acknowledged stored (bench/overload.py).
+(long-lived, and nearly free while idle), cameras' live views (capped per camera) and static files are not
+counted. Under three times its capacity the process thus keeps its memory bounded and everything it acknowledged
+stored (bench/load.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ EXEMPT_PREFIXES = ("/live/events", "/static/")
 RETRY_AFTER_SECONDS = 1
 
 
+def _is_live_video(path: str) -> bool:
+    """A camera's live view: a long stream, capped per camera by the cameras' own viewer limit."""
+    return path.startswith("/cameras/") and path.endswith("/live")
+
+
 class Admission:
     """Let at most `limit` requests in at once; answer the others 503 with Retry-After. One event loop: no lock."""
 
@@ -30,7 +36,8 @@ class Admission:
         self.refused = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(EXEMPT_PREFIXES):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(EXEMPT_PREFIXES) or _is_live_video(path):
             await self.app(scope, receive, send)
             return
         if self.inside >= self.limit:

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -20,13 +20,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cityops import __version__
+from cityops import __version__, outbound
 from cityops.clock import Clock, system_clock
 from cityops.db.engine import Database
 from cityops.i18n import LANGUAGES, translate
 from cityops.settings import Settings
 from cityops.web.admission import Admission
 from cityops.web.deps import AppParts, language
+from cityops.web.observability import Metrics, RequestContext
+from cityops.web.observability import router as observability_router
 from cityops.web.pages import LoginRequired, PageForbidden
 from cityops.web.problems import PROBLEM_CODES, Problem
 from cityops.web.security import CSRF_COOKIE, LANGUAGE_COOKIE, new_csrf_seed
@@ -109,6 +111,22 @@ class _Limited:
             await Problem(413, "body_too_large", limit=self.limit).response()(scope, receive, send)
 
 
+def csp(settings: Settings) -> str:
+    """The Content-Security-Policy of every answer: scripts, styles, fonts and data from the app itself only (no inline
+    script anywhere); inline styles allowed (Leaflet, ECharts and htmx set them); images also from the optional tile
+    server; no plug-ins, no framing, forms posted to the app only."""
+    images = "'self' data: blob:"
+    if settings.map_tile_url:
+        parts = urlsplit(settings.map_tile_url.replace("{", "").replace("}", ""))
+        if parts.scheme in ("http", "https") and parts.netloc:
+            images += f" {parts.scheme}://{parts.netloc}"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        f"img-src {images}; font-src 'self'; connect-src 'self'; media-src 'self'; object-src 'none'; "
+        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
 def _query_language(request: Request) -> str:
     chosen = request.query_params.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
     return chosen if chosen in LANGUAGES else "vi"
@@ -146,6 +164,8 @@ def create_app(
     from cityops.alerts import api as alerts_api
     from cityops.alerts import pages as alerts_pages
     from cityops.boards import pages as boards_pages
+    from cityops.cameras import api as cameras_api
+    from cityops.cameras import pages as cameras_pages
     from cityops.catalog import api as catalog_api
     from cityops.catalog import pages as catalog_pages
     from cityops.connectors.spreadsheet import api as spreadsheet_api
@@ -162,14 +182,22 @@ def create_app(
     from cityops.health import pages as health_pages
     from cityops.incidents import api as incidents_api
     from cityops.incidents import pages as incidents_pages
+    from cityops.insights import api as insights_api
+    from cityops.insights import pages as insights_pages
     from cityops.live import api as live_api
     from cityops.notifications import api as notifications_api
     from cityops.notifications import pages as notifications_pages
     from cityops.observations import api as observations_api
+    from cityops.reports import api as reports_api
+    from cityops.reports import open_data as reports_open_data
+    from cityops.reports import pages as reports_pages
+    from cityops.soc import api as soc_api
+    from cityops.soc import pages as soc_pages
     from cityops.wall import pages as wall_pages
     from cityops.web import pages as shell_pages
 
     settings = settings or Settings()
+    outbound.configure(settings.outbound_allow)
     database = database or Database(settings.resolved_database_url)
     templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
     app = FastAPI(
@@ -195,6 +223,7 @@ def create_app(
         incidents_api.router,
         notifications_api.router,
         feedback_api.router,
+        cameras_api.router,
         feedback_open311.router,
         accounts_api.router,
         accounts_pages.router,
@@ -207,9 +236,18 @@ def create_app(
         notifications_pages.router,
         feedback_pages.router,
         feedback_stats_pages.router,
+        cameras_pages.router,
         live_api.router,
+        observability_router,
         boards_pages.router,
         wall_pages.router,
+        reports_api.router,
+        reports_pages.router,
+        reports_open_data.router,
+        soc_api.router,
+        soc_pages.router,
+        insights_api.router,
+        insights_pages.router,
         geo_pages.router,
         shell_pages.router,
     ):
@@ -234,14 +272,16 @@ def create_app(
 
     @app.get("/api/docs", include_in_schema=False)
     async def api_docs() -> HTMLResponse:
-        # Swagger UI from the app's own static files: nothing is loaded from the internet.
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="cityops API",
-            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
-            swagger_css_url="/static/vendor/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
+        # Swagger UI from the app's own static files, started by a script file: nothing from the internet, no inline
+        # script (the Content-Security-Policy allows none).
+        return HTMLResponse(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>cityops API</title>'
+            '<link rel="icon" href="/static/favicon.svg"><link rel="stylesheet" href="/static/vendor/swagger-ui.css">'
+            '</head><body><div id="swagger-ui"></div><script src="/static/vendor/swagger-ui-bundle.js"></script>'
+            '<script src="/static/swagger-init.js"></script></body></html>'
         )
+
+    content_security_policy = csp(settings)
 
     @app.middleware("http")
     async def per_request(request: Request, call_next: Any) -> Response:
@@ -255,12 +295,15 @@ def create_app(
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", content_security_policy)
         return response
 
     # The public report form: five photos at their largest, the text and the multipart framing.
     report_limit = max(settings.max_body_bytes, 5 * settings.max_photo_bytes + 1024 * 1024)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, wider={"/report": report_limit})
-    app.add_middleware(Admission, limit=settings.max_concurrent_requests)  # outermost: refuses before any work
+    metrics = app.state.metrics = Metrics(database, clock)
+    app.add_middleware(Admission, limit=settings.max_concurrent_requests, on_refused=metrics.refused.inc)
+    app.add_middleware(RequestContext, metrics=metrics)  # outermost: the request id and the timing cover it all
     return app
 
 
@@ -362,3 +405,13 @@ def _install_handlers(app: FastAPI) -> None:
         reference = secrets.token_hex(6)
         log.exception("unexpected error %s on %s %s", reference, request.method, request.url.path)
         return Problem(500, "internal_error", request_id=reference).response(language(request), request.url.path)
+
+
+def app_from_environment() -> FastAPI:
+    """The app built from the environment's settings: what each process of `cityops serve --workers N` runs (uvicorn
+    imports it by name in every process). The schema was made ready by the parent before the processes started."""
+    from cityops.web.observability import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_format)
+    return create_app(settings, worker=settings.embedded_worker)

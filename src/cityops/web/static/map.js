@@ -42,7 +42,7 @@
       status: (p) => p.status,
       letter: () => "C",
       title: (p) => `${pick(p, "name")} — ${w.camera_status[p.status]}`,
-      popup: (p) => `<h3>${esc(pick(p, "name"))}</h3><dl>${row(w.status, `<strong>${esc(w.camera_status[p.status])}</strong>`)}${row(w.cameras, esc(`${p.online}/${p.total}`))}</dl>${link(p.link, w.board)}`,
+      popup: (p) => `<h3>${esc(pick(p, "name"))}</h3>${p.thumbnail ? `<img src="${esc(p.thumbnail)}" alt="${esc(pick(p, "name"))}" width="240" height="135">` : ""}<dl>${row(w.status, `<strong>${esc(w.camera_status[p.status])}</strong>`)}${row(w.cameras, esc(`${p.online}/${p.total}`))}</dl>${link(p.link, w.board)}`,
     },
     reports: {
       status: (p) => p.status,
