@@ -30,24 +30,8 @@ from cityops.web.pages import form_csrf_ok, form_text, render, require_page
 from cityops.web.problems import Problem
 
 router = APIRouter(include_in_schema=False)
-FORM_FIELDS = (
-    "code",
-    "name_vi",
-    "name_en",
-    "latitude",
-    "longitude",
-    "commune",
-    "address",
-    "owner",
-    "stream_url",
-    "snapshot_url",
-    "onvif_url",
-    "username",
-    "password",
-    "tags",
-    "probe_seconds",
-    "offline_alert_minutes",
-)
+# The form edits every field of the service; "enabled" is a checkbox, read apart (absent means off).
+FORM_FIELDS = tuple(name for name in service.FIELDS if name != "enabled")
 MAX_CSV_BYTES = 2 * 1024 * 1024
 
 
